@@ -1,1 +1,124 @@
-fn main() {}
+//! `cargo run -p serve [-- --config arbiter.toml]`: the gateway binary. CLI, config,
+//! tracing, signals; everything else lives in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use serve::config::{Config, DEFAULT_ROUTER_DIR};
+use serve::router::{LoadedRouter, dir_loader};
+use serve::{AppState, builtin};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Arbiter's OpenAI-compatible gateway: routes `model: "auto"` with a learned router.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (TOML; see serve/arbiter.example.toml). Without it: the built-in
+    /// catalog of the router's candidates at their public providers.
+    #[arg(long, env = "ARBITER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Listen address (overrides the config).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Router artifact directory (overrides the config).
+    #[arg(long)]
+    router_dir: Option<PathBuf>,
+    /// Seconds to let in-flight requests finish after SIGTERM/ctrl-c.
+    #[arg(long, default_value_t = 30)]
+    drain_secs: u64,
+    /// Check the configuration and the router, print a summary, and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => {
+            let dir = resolve_router_dir(cli.router_dir.clone().unwrap_or_else(|| DEFAULT_ROUTER_DIR.into()));
+            let router = LoadedRouter::load_dir(&dir)
+                .with_context(|| format!("loading the default router from {} (pass --router-dir or --config)", dir.display()))?;
+            tracing::info!("no --config: using the built-in catalog of {}'s candidates", router.name);
+            builtin::builtin_config(&router.candidates)
+        }
+    };
+    if let Some(listen) = cli.listen {
+        config.listen = listen;
+    }
+    config.router_dir = resolve_router_dir(cli.router_dir.clone().unwrap_or(config.router_dir));
+
+    let shutdown = CancellationToken::new();
+    let state = AppState::new(config.clone(), dir_loader(config.router_dir.clone()), shutdown.clone())?;
+    let report = state.router_report();
+    tracing::info!(router = %report.router, candidates = report.candidates.len(), unroutable = ?report.unroutable, dir = %config.router_dir.display(), "router loaded");
+    if cli.check {
+        #[allow(clippy::print_stdout)]
+        {
+            println!("configuration OK: {} models in the catalog; router `{}` with {} candidates ({} unroutable: {:?})",
+                config.models.len(), report.router, report.candidates.len(), report.unroutable.len(), report.unroutable);
+        }
+        state.audit.shutdown_blocking();
+        return Ok(());
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(signals(Arc::clone(&state), shutdown.clone()));
+    let result = serve::serve(Arc::clone(&state), listener, Duration::from_secs(cli.drain_secs)).await;
+    shutdown.cancel();
+    tasks.shutdown().await;
+    tracing::info!("stopped; decision log flushed");
+    result.context("server error")
+}
+
+/// `models/default` is relative to the workspace root; when run from elsewhere, fall back
+/// to the copy next to the `models` crate's sources.
+fn resolve_router_dir(dir: PathBuf) -> PathBuf {
+    if dir.exists() || dir != std::path::Path::new(DEFAULT_ROUTER_DIR) {
+        return dir;
+    }
+    let fallback = models::artifact::default_dir();
+    if fallback.exists() { fallback } else { dir }
+}
+
+/// SIGTERM / ctrl-c start the drain; SIGHUP reloads the router.
+async fn signals(state: Arc<AppState>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        tracing::error!("cannot install signal handlers; use ctrl-c");
+        let _ = tokio::signal::ctrl_c().await;
+        shutdown.cancel();
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => {
+                let st = Arc::clone(&state);
+                let _ = tokio::task::spawn_blocking(move || st.reload()).await;
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    shutdown.cancel();
+}

@@ -1,0 +1,160 @@
+//! The audit record: one JSON object per request, the same object `/v1/route` returns,
+//! the decision log stores and `/v1/decisions/{id}` serves.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ObjectiveSpec;
+
+/// Everything about one request's decision and how it was served.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DecisionRecord {
+    /// Decision id (UUID v7, time-ordered); also the `x-arbiter-decision-id` header.
+    pub id: String,
+    /// When the request arrived.
+    pub time: DateTime<Utc>,
+    /// `chat` or `route`.
+    pub endpoint: String,
+    /// What the client asked for: `auto` or a model name.
+    pub requested_model: String,
+    /// The model chosen (for `/v1/route`) or that answered (for chat); `null` if none did.
+    pub model: Option<String>,
+    /// The router's first choice (differs from `model` after a fallback).
+    pub routed_model: Option<String>,
+    /// The router artifact that decided.
+    pub router: Option<String>,
+    /// The most likely task, from the router's task head.
+    pub task: Option<TaskGuess>,
+    /// The objective the decision optimised.
+    pub objective: ObjectiveSpec,
+    /// Constraints applied.
+    pub constraints: ConstraintsRecord,
+    /// Every candidate with its predictions and, when dropped, why.
+    pub candidates: Vec<CandidateRecord>,
+    /// Models in the order they were (or would be) tried.
+    pub fallback_order: Vec<String>,
+    /// Why the winner won, in words.
+    pub reason: String,
+    /// The full score vector: predicted quality per candidate and task probabilities.
+    pub scores: Option<Scores>,
+    /// `models::prompt_id` of the routed prompt (user turns joined).
+    pub prompt_id: String,
+    /// The routed prompt, only when `audit.log_prompts` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// Estimated prompt tokens (all messages).
+    pub est_prompt_tokens: u32,
+    /// Streaming request.
+    pub stream: bool,
+    /// Upstream attempts, in order.
+    pub attempts: Vec<Attempt>,
+    /// Token usage reported by the upstream that answered.
+    pub usage: Option<Usage>,
+    /// Cost of that usage at the provider's prices.
+    pub cost_usd: Option<f64>,
+    /// `routed` (decision only), `ok`, `upstream_error`, `upstream_rejected`,
+    /// `no_candidate`, `stream_error`, `client_disconnected`, `pending`.
+    pub outcome: String,
+    /// Microseconds the router took (scoring + policy).
+    pub router_us: Option<f64>,
+    /// Milliseconds from arrival to the last byte sent.
+    pub latency_ms: Option<f64>,
+}
+
+/// The task head's top guess.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskGuess {
+    /// Task name from the manifest.
+    pub name: String,
+    /// Its probability.
+    pub probability: f64,
+}
+
+/// Constraints as applied.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ConstraintsRecord {
+    /// `route.max_cost_usd`.
+    pub max_cost_usd: Option<f64>,
+    /// `route.min_quality`.
+    pub min_quality: Option<f64>,
+    /// `route.candidates` intersected with `models`.
+    pub candidates: Option<Vec<String>>,
+    /// `route.exclude`.
+    pub exclude: Vec<String>,
+    /// The OpenRouter-style `models` list, when given.
+    pub models: Vec<String>,
+}
+
+/// One candidate as the policy saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CandidateRecord {
+    /// Catalog name.
+    pub model: String,
+    /// Predicted normalised quality in [0, 1].
+    pub predicted_quality: f64,
+    /// Estimated cost of this request.
+    pub est_cost_usd: Option<f64>,
+    /// Estimated latency (live moving average of its provider).
+    pub est_latency_ms: Option<f64>,
+    /// Utility under the objective.
+    pub utility: Option<f64>,
+    /// Why it was dropped, or `null` when it competed.
+    pub excluded: Option<String>,
+}
+
+/// The raw score vector.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Scores {
+    /// Predicted quality per candidate, manifest order.
+    pub quality: BTreeMap<String, f64>,
+    /// Task probabilities.
+    pub task_probs: BTreeMap<String, f64>,
+}
+
+/// One upstream attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attempt {
+    /// Catalog model.
+    pub model: String,
+    /// Provider name.
+    pub provider: String,
+    /// HTTP status from the upstream, if it answered.
+    pub status: Option<u16>,
+    /// `ok`, `skipped`, `connect_error`, `timeout`, `http_error`, `bad_response`,
+    /// `stream_error`, `rejected`.
+    pub outcome: String,
+    /// Milliseconds spent on the attempt (to the response, or to the first event when streaming).
+    pub latency_ms: f64,
+    /// What went wrong (never an API key).
+    pub error: Option<String>,
+}
+
+/// Token usage.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Usage {
+    /// Input tokens.
+    pub prompt_tokens: u64,
+    /// Output tokens.
+    pub completion_tokens: u64,
+    /// Their sum.
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    /// Reads OpenAI's `usage` object.
+    pub fn from_json(v: &serde_json::Value) -> Option<Usage> {
+        let p = v.get("prompt_tokens")?.as_u64()?;
+        let c = v.get("completion_tokens")?.as_u64()?;
+        let t = v
+            .get("total_tokens")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(p + c);
+        Some(Usage {
+            prompt_tokens: p,
+            completion_tokens: c,
+            total_tokens: t,
+        })
+    }
+}

@@ -1,0 +1,210 @@
+//! The decision-log writer: a dedicated thread that owns the files, fed through a
+//! bounded queue so the request path never waits on the disk.
+//!
+//! Files are `decisions-<UTC start time>-<seq>.jsonl` in the log directory, one JSON
+//! object per line. Each start of the gateway opens a new file (an old file whose last
+//! line was torn by a crash is never appended to); a file that reaches
+//! `max_file_bytes` is closed and the next one opened.
+//!
+//! Flush policy: after each batch of queued records the buffer is written to the OS
+//! (`write` + `flush`), so a crash of the process loses only records still in the queue;
+//! the file is fsynced every `fsync_interval_ms` while dirty, on rotation and on
+//! shutdown, so a crash of the machine loses at most that interval.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::record::DecisionRecord;
+
+/// A message to the writer thread.
+#[derive(Debug)]
+pub enum WriterMsg {
+    /// Append a record.
+    Record(Box<DecisionRecord>),
+    /// Flush and fsync, then signal.
+    Flush(tokio::sync::oneshot::Sender<()>),
+    /// Flush, fsync and stop.
+    Shutdown,
+}
+
+/// Prefix and suffix of log files.
+pub const FILE_PREFIX: &str = "decisions-";
+/// Suffix of log files.
+pub const FILE_SUFFIX: &str = ".jsonl";
+
+struct Current {
+    path: PathBuf,
+    out: BufWriter<File>,
+    bytes: u64,
+}
+
+/// The writer's state; `run` is the thread's body.
+pub struct Writer {
+    dir: PathBuf,
+    max_file_bytes: u64,
+    fsync_interval: Duration,
+    seq: u32,
+    current: Option<Current>,
+    dirty: bool,
+    last_sync: Instant,
+}
+
+impl Writer {
+    /// Prepares the directory (created if missing) and opens the first file.
+    pub fn open(dir: &Path, max_file_bytes: u64, fsync_interval: Duration) -> std::io::Result<Writer> {
+        std::fs::create_dir_all(dir)?;
+        let mut w = Writer {
+            dir: dir.to_path_buf(),
+            max_file_bytes,
+            fsync_interval,
+            seq: 0,
+            current: None,
+            dirty: false,
+            last_sync: Instant::now(),
+        };
+        w.rotate()?;
+        Ok(w)
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.sync()?;
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+        loop {
+            let path = self
+                .dir
+                .join(format!("{FILE_PREFIX}{stamp}-{:04}{FILE_SUFFIX}", self.seq));
+            self.seq += 1;
+            match OpenOptions::new().create_new(true).append(true).open(&path) {
+                Ok(file) => {
+                    self.current = Some(Current {
+                        path,
+                        out: BufWriter::with_capacity(64 * 1024, file),
+                        bytes: 0,
+                    });
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn write(&mut self, record: &DecisionRecord) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.bytes > 0 && c.bytes + line.len() as u64 > self.max_file_bytes)
+        {
+            self.rotate()?;
+        }
+        if let Some(c) = self.current.as_mut() {
+            c.out.write_all(&line)?;
+            c.bytes += line.len() as u64;
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
+    fn flush_to_os(&mut self) -> std::io::Result<()> {
+        if let Some(c) = self.current.as_mut() {
+            c.out.flush()?;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        if let Some(c) = self.current.as_mut() {
+            c.out.flush()?;
+            if self.dirty {
+                c.out.get_ref().sync_data()?;
+            }
+        }
+        self.dirty = false;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// The thread body: runs until `Shutdown` or until every sender is gone.
+    pub fn run(mut self, rx: Receiver<WriterMsg>) {
+        loop {
+            let msg = rx.recv_timeout(self.fsync_interval);
+            let result = match msg {
+                Ok(WriterMsg::Record(record)) => {
+                    let mut res = self.write(&record);
+                    // Drain what is already queued before one flush to the OS.
+                    let mut stop = false;
+                    loop {
+                        match rx.try_recv() {
+                            Ok(WriterMsg::Record(r)) => res = res.and(self.write(&r)),
+                            Ok(WriterMsg::Flush(ack)) => {
+                                res = res.and(self.sync());
+                                let _ = ack.send(());
+                            }
+                            Ok(WriterMsg::Shutdown) => {
+                                stop = true;
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    res = res.and(self.flush_to_os());
+                    if stop {
+                        self.finish();
+                        return;
+                    }
+                    res
+                }
+                Ok(WriterMsg::Flush(ack)) => {
+                    let res = self.sync();
+                    let _ = ack.send(());
+                    res
+                }
+                Ok(WriterMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    self.finish();
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => Ok(()),
+            };
+            if let Err(e) = result {
+                let path = self.current.as_ref().map(|c| c.path.display().to_string());
+                tracing::error!(error = %e, file = ?path, "decision log write failed");
+            }
+            if self.dirty
+                && self.last_sync.elapsed() >= self.fsync_interval
+                && let Err(e) = self.sync()
+            {
+                tracing::error!(error = %e, "decision log fsync failed");
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Err(e) = self.sync() {
+            tracing::error!(error = %e, "decision log final flush failed");
+        }
+    }
+}
+
+/// Log files in a directory, newest first (names sort by start time).
+pub fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(FILE_PREFIX) && n.ends_with(FILE_SUFFIX))
+        })
+        .collect();
+    files.sort();
+    files.reverse();
+    files
+}

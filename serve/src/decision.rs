@@ -1,0 +1,306 @@
+//! The routing decision for one request, as plain functions (no HTTP): score the prompt,
+//! estimate each candidate's cost and latency, mark the ones that cannot serve it now,
+//! and let `models::policy::decide` — the same code offline evaluation runs — pick the
+//! winner and the fallback order. The result is written into the audit record.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use models::catalog::{CatalogEntry, ModelPrice};
+use models::{CandidateInput, Constraints, Objective, Prediction};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::audit::{CandidateRecord, ConstraintsRecord, DecisionRecord, Scores, TaskGuess};
+use crate::config::{NamedObjective, ObjectiveSpec};
+use crate::error::ApiError;
+use crate::request::{ChatRequest, ModelChoice};
+use crate::router::LoadedRouter;
+use crate::upstream::Upstreams;
+use crate::upstream::breaker::BreakerState;
+
+/// The policy's objective for a config/request objective.
+pub fn objective_of(spec: &ObjectiveSpec) -> Objective {
+    match spec {
+        ObjectiveSpec::Named(NamedObjective::Quality) => Objective::Quality,
+        ObjectiveSpec::Named(NamedObjective::Cost) => Objective::Cost,
+        ObjectiveSpec::Named(NamedObjective::Latency) => Objective::Latency,
+        ObjectiveSpec::Weighted(w) => Objective::Weighted {
+            quality: w.quality,
+            cost_per_usd: w.cost_per_usd,
+            latency_per_s: w.latency_per_s,
+        },
+    }
+}
+
+/// A record for a new request, before any decision: id, time, prompt id (and the prompt
+/// itself only when `log_prompts`).
+pub fn new_record(endpoint: &str, req: &ChatRequest, objective: &ObjectiveSpec, log_prompts: bool) -> DecisionRecord {
+    let prompt = req.routed_prompt();
+    DecisionRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        time: chrono::Utc::now(),
+        endpoint: endpoint.to_string(),
+        requested_model: match &req.model {
+            ModelChoice::Auto => crate::request::AUTO_MODEL.to_string(),
+            ModelChoice::Named(n) => n.clone(),
+        },
+        model: None,
+        routed_model: None,
+        router: None,
+        task: None,
+        objective: objective.clone(),
+        constraints: ConstraintsRecord {
+            max_cost_usd: req.route.max_cost_usd,
+            min_quality: req.route.min_quality,
+            candidates: req.route.candidates.clone(),
+            exclude: req.route.exclude.clone(),
+            models: req.models.clone(),
+        },
+        candidates: Vec::new(),
+        fallback_order: Vec::new(),
+        reason: String::new(),
+        scores: None,
+        prompt_id: models::prompt_id(&prompt),
+        prompt: log_prompts.then_some(prompt),
+        est_prompt_tokens: req.prompt_tokens(),
+        stream: req.stream,
+        attempts: Vec::new(),
+        usage: None,
+        cost_usd: None,
+        outcome: "pending".into(),
+        router_us: None,
+        latency_ms: None,
+    }
+}
+
+/// Checks the model names a request mentions: `models[i]` must be in the catalog (404
+/// otherwise, as for `model`); `route.candidates` / `route.exclude` must name a catalog
+/// model or a router candidate (400, a typo would silently change the decision).
+pub fn check_names(req: &ChatRequest, upstreams: &Upstreams, router: &LoadedRouter) -> Result<(), ApiError> {
+    if let ModelChoice::Named(name) = &req.model
+        && !upstreams.models.contains_key(name)
+    {
+        return Err(ApiError::ModelNotFound(name.clone()));
+    }
+    for (i, name) in req.models.iter().enumerate() {
+        if !upstreams.models.contains_key(name) {
+            return Err(ApiError::BadRequest {
+                message: format!("The model `{name}` in `models[{i}]` does not exist in this gateway's catalog."),
+                param: Some(format!("models[{i}]")),
+            });
+        }
+        if req.model == ModelChoice::Auto && !router.candidates.iter().any(|c| c.name == *name) {
+            return Err(ApiError::bad_param(
+                format!("models[{i}]"),
+                format!(
+                    "`{name}` is not one of the router's candidates ({}), so `auto` cannot weigh it; name it as `model` instead",
+                    router.candidate_names().join(", ")
+                ),
+            ));
+        }
+    }
+    let known = |n: &str| upstreams.models.contains_key(n) || router.candidates.iter().any(|c| c.name == n);
+    for (field, names) in [
+        ("route.candidates", req.route.candidates.as_deref().unwrap_or(&[])),
+        ("route.exclude", req.route.exclude.as_slice()),
+    ] {
+        for (i, name) in names.iter().enumerate() {
+            if !known(name) {
+                return Err(ApiError::bad_param(
+                    format!("{field}[{i}]"),
+                    format!("unknown model `{name}` in `{field}`"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Scores the routed prompt, inline or on tokio's blocking pool; returns the prediction
+/// and the time it took.
+pub async fn score(router: &Arc<LoadedRouter>, prompt: String, on_blocking_pool: bool) -> Result<(Prediction, Duration), ApiError> {
+    let started = Instant::now();
+    let prediction = if on_blocking_pool {
+        let router = Arc::clone(router);
+        tokio::task::spawn_blocking(move || router.score(&prompt))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the scorer task failed: {e}")))?
+    } else {
+        router.score(&prompt)
+    };
+    let prediction = prediction.map_err(|e| ApiError::Internal(format!("the router could not score the prompt: {e}")))?;
+    Ok((prediction, started.elapsed()))
+}
+
+/// The output cap the client set (`max_completion_tokens` or `max_tokens`), if any.
+fn max_output_tokens(req: &ChatRequest) -> Option<u32> {
+    ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| req.body.get(*k).and_then(Value::as_u64))
+        .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+}
+
+/// Decides for `model: "auto"` and writes the decision into `record`; returns the models
+/// to try in order (empty when every candidate is excluded).
+pub fn decide_auto(
+    router: &LoadedRouter,
+    prediction: &Prediction,
+    upstreams: &Upstreams,
+    req: &ChatRequest,
+    objective: &ObjectiveSpec,
+    record: &mut DecisionRecord,
+) -> Vec<String> {
+    let prompt_tokens = req.prompt_tokens();
+    let output_cap = max_output_tokens(req);
+    let inputs: Vec<CandidateInput> = router
+        .candidates
+        .iter()
+        .zip(&prediction.quality)
+        .map(|(cand, q)| {
+            let mut input = CandidateInput {
+                model: cand.name.clone(),
+                predicted_quality: f64::from(*q),
+                est_cost_usd: None,
+                est_latency_ms: None,
+                unavailable: None,
+            };
+            let manifest_price = match (cand.input_usd_per_mtok, cand.output_usd_per_mtok) {
+                (Some(i), Some(o)) => Some(ModelPrice {
+                    input_usd_per_mtok: i,
+                    output_usd_per_mtok: o,
+                }),
+                _ => None,
+            };
+            let Some(model) = upstreams.models.get(&cand.name) else {
+                input.est_cost_usd = CatalogEntry {
+                    name: cand.name.clone(),
+                    price: manifest_price,
+                    context_length: None,
+                    expected_output_tokens: cand.expected_output_tokens,
+                }
+                .estimate_cost(prompt_tokens, output_cap);
+                input.unavailable = Some("not in the gateway's catalog".into());
+                return input;
+            };
+            // Estimates come from the provider that would be tried first: the first
+            // whose breaker is not open.
+            let usable: Vec<_> = model
+                .providers
+                .iter()
+                .filter(|p| p.breaker.state() != BreakerState::Open)
+                .collect();
+            let first = usable.first().copied().or(model.providers.first());
+            let entry = CatalogEntry {
+                name: cand.name.clone(),
+                price: first
+                    .map(|p| ModelPrice {
+                        input_usd_per_mtok: p.input_usd_per_mtok,
+                        output_usd_per_mtok: p.output_usd_per_mtok,
+                    })
+                    .or(manifest_price),
+                context_length: Some(model.context_length),
+                expected_output_tokens: cand.expected_output_tokens,
+            };
+            input.est_cost_usd = entry.estimate_cost(prompt_tokens, output_cap);
+            input.est_latency_ms = first.and_then(|p| p.latency.get_ms());
+            if !entry.fits_context(prompt_tokens) {
+                input.unavailable = Some(format!(
+                    "prompt of ~{prompt_tokens} tokens exceeds the context length {}",
+                    model.context_length
+                ));
+            } else if usable.is_empty() {
+                let names: Vec<&str> = model.providers.iter().map(|p| p.name.as_str()).collect();
+                input.unavailable = Some(format!("circuit breaker open for every provider ({})", names.join(", ")));
+            }
+            input
+        })
+        .collect();
+
+    let mut allowed = req.route.candidates.clone();
+    if !req.models.is_empty() {
+        allowed = Some(match allowed {
+            Some(list) => list.into_iter().filter(|m| req.models.contains(m)).collect(),
+            None => req.models.clone(),
+        });
+    }
+    let constraints = Constraints {
+        max_cost_usd: req.route.max_cost_usd,
+        min_quality: req.route.min_quality,
+        candidates: allowed.clone(),
+        exclude: req.route.exclude.clone(),
+    };
+    let decision = models::decide(&inputs, &objective_of(objective), &constraints);
+
+    let mut order: Vec<String> = decision.route().map(|c| c.model.clone()).collect();
+    if !req.models.is_empty()
+        && let Some(winner) = order.first().cloned()
+    {
+        // OpenRouter semantics: after the router's choice, fall back in the caller's order.
+        let eligible: Vec<String> = order.clone();
+        order = std::iter::once(winner.clone())
+            .chain(req.models.iter().filter(|m| **m != winner && eligible.contains(m)).cloned())
+            .collect();
+    }
+
+    record.router = Some(router.name.clone());
+    record.constraints.candidates = allowed;
+    record.candidates = decision
+        .candidates
+        .iter()
+        .map(|c| CandidateRecord {
+            model: c.model.clone(),
+            predicted_quality: c.predicted_quality,
+            est_cost_usd: c.est_cost_usd,
+            est_latency_ms: c.est_latency_ms,
+            utility: c.utility.is_finite().then_some(c.utility),
+            excluded: c.excluded.clone(),
+        })
+        .collect();
+    record.reason = decision.reason.clone();
+    record.routed_model = decision.winner_model().map(str::to_string);
+    record.model = record.routed_model.clone();
+    record.fallback_order = order.clone();
+    record.task = prediction
+        .task_probs
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .and_then(|(i, p)| {
+            router.tasks.get(i).map(|name| TaskGuess {
+                name: name.clone(),
+                probability: f64::from(*p),
+            })
+        });
+    record.scores = Some(Scores {
+        quality: router
+            .candidates
+            .iter()
+            .zip(&prediction.quality)
+            .map(|(c, q)| (c.name.clone(), f64::from(*q)))
+            .collect(),
+        task_probs: router
+            .tasks
+            .iter()
+            .zip(&prediction.task_probs)
+            .map(|(t, p)| (t.clone(), f64::from(*p)))
+            .collect::<BTreeMap<_, _>>(),
+    });
+    order
+}
+
+/// The plan for a model named by the client: it, then the `models` list as fallbacks.
+pub fn plan_named(name: &str, req: &ChatRequest, record: &mut DecisionRecord) -> Vec<String> {
+    let mut order = vec![name.to_string()];
+    for m in &req.models {
+        if !order.contains(m) {
+            order.push(m.clone());
+        }
+    }
+    record.reason = format!("`{name}` requested by name; no routing");
+    record.routed_model = Some(name.to_string());
+    record.model = Some(name.to_string());
+    record.fallback_order = order.clone();
+    order
+}

@@ -1,0 +1,78 @@
+//! `GET /healthz` (the process is up), `GET /readyz` (a router is loaded and the gateway
+//! is not draining), `GET /metrics` (Prometheus text).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::metrics::Gauge;
+use crate::state::AppState;
+use crate::upstream::breaker::BreakerState;
+
+/// Liveness.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: 503 while shutting down.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let report = state.router_report();
+    let open: Vec<&str> = state
+        .upstreams
+        .providers()
+        .filter(|p| p.breaker.state() == BreakerState::Open)
+        .map(|p| p.label.as_str())
+        .collect();
+    if state.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "draining"}))).into_response();
+    }
+    Json(json!({
+        "status": "ready",
+        "router": report.router,
+        "candidates": report.candidates,
+        "unroutable": report.unroutable,
+        "open_breakers": open,
+    }))
+    .into_response()
+}
+
+/// Prometheus exposition.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut gauges = vec![Gauge {
+        name: "arbiter_in_flight_requests",
+        help: "Routing requests holding a concurrency permit.",
+        labels: String::new(),
+        value: (state.config.limits.max_concurrency - state.limiter.available_permits()) as f64,
+    }];
+    for p in state.upstreams.providers() {
+        gauges.push(Gauge {
+            name: "arbiter_breaker_state",
+            help: "Circuit breaker per provider: 0 closed, 1 half-open, 2 open.",
+            labels: format!("provider=\"{}\"", p.label.replace('"', "'")),
+            value: match p.breaker.state() {
+                BreakerState::Closed => 0.0,
+                BreakerState::HalfOpen => 1.0,
+                BreakerState::Open => 2.0,
+            },
+        });
+    }
+    for p in state.upstreams.providers() {
+        if let Some(ms) = p.latency.get_ms() {
+            gauges.push(Gauge {
+                name: "arbiter_provider_latency_ewma_seconds",
+                help: "Moving average of successful upstream latency per provider (feeds the latency estimate).",
+                labels: format!("provider=\"{}\"", p.label.replace('"', "'")),
+                value: ms / 1e3,
+            });
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(&gauges),
+    )
+        .into_response()
+}
