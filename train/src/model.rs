@@ -1,0 +1,217 @@
+//! The router network: a hashed-feature embedding bag, an MLP, and two heads.
+//!
+//! ```text
+//! ids [B,W] ─► Embedding ─► [B,W,E] ─┐
+//! weights [B,W] ─────────────────────×─► Σ_W ─► bag [B,E] ─┐
+//! dense [B,D] ───────────────────────────────────────────── concat ─► [B,E+D]
+//!   ─► Linear ─► ReLU ─► Dropout ─► h [B,H]
+//!        h ─► Linear ─► prompt vector p [B,F]
+//!             p · Mᵀ + b ─► sigmoid ─► quality [B,C]     (M: one learned vector per candidate)
+//!        h ─► Linear ─► softmax ─► task_probs [B,T]
+//! ```
+//!
+//! The quality head is matrix-factorisation style (as RouteLLM's best router): every
+//! candidate model is a learned vector in the same space as the prompt vector, so a
+//! model with few labels still shares the prompt representation learned from all others.
+//! The ONNX exporter ([`crate::onnx`]) writes exactly this graph; keep them in step.
+
+use burn::config::Config;
+use burn::module::{Initializer, Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor};
+
+/// Hyper-parameters of the network; stored in the manifest's training summary.
+#[derive(Config, Debug)]
+pub struct ModelConfig {
+    /// Number of hash buckets of the featurizer (rows of the embedding table).
+    pub buckets: usize,
+    /// Number of dense features the featurizer emits.
+    pub dense_dim: usize,
+    /// Number of candidate models (outputs of the quality head).
+    pub n_candidates: usize,
+    /// Number of task classes (outputs of the auxiliary task head).
+    pub n_tasks: usize,
+    /// Width of the embedding bag.
+    #[config(default = 32)]
+    pub embed_dim: usize,
+    /// Width of the hidden layer.
+    #[config(default = 128)]
+    pub hidden: usize,
+    /// Width of the prompt vector and of each model's learned vector.
+    #[config(default = 32)]
+    pub factor_dim: usize,
+    /// Dropout probability on the hidden layer during training.
+    #[config(default = 0.2)]
+    pub dropout: f64,
+    /// Standard deviation of the embedding table's initial values.
+    #[config(default = 0.1)]
+    pub embed_init_std: f64,
+}
+
+/// The router network (see the module docs for the graph).
+#[derive(Module, Debug)]
+pub struct RouterModel<B: Backend> {
+    /// Hashed-feature embedding table `[buckets, embed_dim]`.
+    pub embedding: Embedding<B>,
+    /// First layer of the MLP `[embed_dim + dense_dim, hidden]`.
+    pub hidden: Linear<B>,
+    /// Projection of the hidden layer to the prompt vector `[hidden, factor_dim]`.
+    pub prompt_proj: Linear<B>,
+    /// One learned vector per candidate model `[n_candidates, factor_dim]`.
+    pub model_vectors: Param<Tensor<B, 2>>,
+    /// Per-candidate bias `[n_candidates]` (the model's base rate, in logits).
+    pub model_bias: Param<Tensor<B, 1>>,
+    /// Auxiliary task classifier `[hidden, n_tasks]`.
+    pub task_head: Linear<B>,
+    /// Dropout on the hidden layer (active only on an autodiff backend).
+    pub dropout: Dropout,
+}
+
+/// The network's outputs before the final non-linearities (used by the loss).
+#[derive(Debug, Clone)]
+pub struct RouterLogits<B: Backend> {
+    /// Quality logits `[batch, n_candidates]`.
+    pub quality: Tensor<B, 2>,
+    /// Task logits `[batch, n_tasks]`.
+    pub task: Tensor<B, 2>,
+}
+
+/// The network's outputs as the ONNX graph emits them.
+#[derive(Debug, Clone)]
+pub struct RouterOutput<B: Backend> {
+    /// Sigmoid of the quality logits `[batch, n_candidates]`.
+    pub quality: Tensor<B, 2>,
+    /// Softmax of the task logits `[batch, n_tasks]`.
+    pub task_probs: Tensor<B, 2>,
+}
+
+impl ModelConfig {
+    /// Builds the network with freshly initialised parameters on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> RouterModel<B> {
+        let embedding = EmbeddingConfig::new(self.buckets, self.embed_dim)
+            .with_initializer(Initializer::Normal {
+                mean: 0.0,
+                std: self.embed_init_std,
+            })
+            .init(device);
+        let model_vectors = Initializer::Normal {
+            mean: 0.0,
+            std: 1.0 / (self.factor_dim as f64).sqrt(),
+        }
+        .init([self.n_candidates, self.factor_dim], device);
+        let model_bias = Initializer::Zeros.init([self.n_candidates], device);
+        RouterModel {
+            embedding,
+            hidden: LinearConfig::new(self.embed_dim + self.dense_dim, self.hidden).init(device),
+            prompt_proj: LinearConfig::new(self.hidden, self.factor_dim).init(device),
+            model_vectors,
+            model_bias,
+            task_head: LinearConfig::new(self.hidden, self.n_tasks).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+impl<B: Backend> RouterModel<B> {
+    /// Runs the network up to the logits of both heads.
+    ///
+    /// Shapes: `ids` `[batch, width]`, `weights` `[batch, width]`, `dense` `[batch, dense_dim]`.
+    pub fn forward_logits(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        weights: Tensor<B, 2>,
+        dense: Tensor<B, 2>,
+    ) -> RouterLogits<B> {
+        let embedded = self.embedding.forward(ids); // [B, W, E]
+        let bag: Tensor<B, 2> = (embedded * weights.unsqueeze_dim::<3>(2))
+            .sum_dim(1)
+            .squeeze_dim(1);
+        let x = Tensor::cat(vec![bag, dense], 1);
+        let h = self.dropout.forward(relu(self.hidden.forward(x)));
+        let prompt = self.prompt_proj.forward(h.clone()); // [B, F]
+        let quality = prompt.matmul(self.model_vectors.val().transpose())
+            + self.model_bias.val().unsqueeze_dim::<2>(0);
+        let task = self.task_head.forward(h);
+        RouterLogits { quality, task }
+    }
+
+    /// Runs the network and applies the heads' output functions, as the ONNX graph does.
+    pub fn forward(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        weights: Tensor<B, 2>,
+        dense: Tensor<B, 2>,
+    ) -> RouterOutput<B> {
+        let logits = self.forward_logits(ids, weights, dense);
+        RouterOutput {
+            quality: sigmoid(logits.quality),
+            task_probs: softmax(logits.task, 1),
+        }
+    }
+}
+
+/// Log-probabilities of the task head (used by the cross-entropy term).
+pub fn task_log_probs<B: Backend>(task_logits: Tensor<B, 2>) -> Tensor<B, 2> {
+    log_softmax(task_logits, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::TensorData;
+
+    type B = NdArray<f32>;
+
+    #[test]
+    fn shapes_follow_the_contract() {
+        let device = Default::default();
+        let model = ModelConfig::new(64, 3, 5, 4).init::<B>(&device);
+        let ids = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(vec![1i64, 2, 0, 3, 4, 5], [2, 3]),
+            &device,
+        );
+        let weights = Tensor::<B, 2>::from_data(
+            TensorData::new(vec![0.5f32, 0.5, 0.0, 0.3, 0.3, 0.4], [2, 3]),
+            &device,
+        );
+        let dense = Tensor::<B, 2>::from_data(TensorData::new(vec![0.1f32; 6], [2, 3]), &device);
+        let out = model.forward(ids, weights, dense);
+        assert_eq!(out.quality.dims(), [2, 5]);
+        assert_eq!(out.task_probs.dims(), [2, 4]);
+        let probs = out
+            .task_probs
+            .sum_dim(1)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        for p in probs {
+            assert!((p - 1.0).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn padding_with_zero_weight_changes_nothing() {
+        let device = Default::default();
+        let model = ModelConfig::new(64, 2, 3, 2).init::<B>(&device);
+        let run = |ids: Vec<i64>, w: Vec<f32>, width: usize| {
+            let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, width]), &device);
+            let w = Tensor::<B, 2>::from_data(TensorData::new(w, [1, width]), &device);
+            let dense =
+                Tensor::<B, 2>::from_data(TensorData::new(vec![0.2f32, -0.1], [1, 2]), &device);
+            model
+                .forward(ids, w, dense)
+                .quality
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        let a = run(vec![7, 9], vec![0.6, 0.8], 2);
+        let b = run(vec![7, 9, 0, 0], vec![0.6, 0.8, 0.0, 0.0], 4);
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-6);
+        }
+    }
+}

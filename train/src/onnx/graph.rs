@@ -1,0 +1,336 @@
+//! The ONNX graph of the router network.
+//!
+//! ```text
+//! Gather(embedding, ids) ─► Mul(·, Unsqueeze(weights, [2])) ─► ReduceSum([1]) ─► bag
+//! Concat(bag, dense) ─► MatMul+Add ─► Relu ─► h
+//! h ─► MatMul+Add ─► prompt ─► MatMul(model_vectorsᵀ)+Add(model_bias) ─► Sigmoid ─► quality
+//! h ─► MatMul+Add ─► Softmax(axis 1) ─► task_probs
+//! ```
+//!
+//! Linear layers are written as `MatMul` + `Add` rather than `Gemm`: the same two operations
+//! burn runs, in the same order, so the exported scores match the trained network's.
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use models::OnnxIo;
+use models::onnx_proto::{self, Dim, GraphProto, ModelProto, NodeProto, TensorProto, data_type};
+
+use crate::model::RouterModel;
+
+/// The ONNX opset the exporter targets (`Unsqueeze` and `ReduceSum` take axes as inputs).
+pub const OPSET: i64 = 17;
+
+/// Name of the dynamic batch dimension.
+const BATCH: &str = "batch";
+/// Name of the dynamic sparse-feature dimension.
+const WIDTH: &str = "width";
+
+/// Why a network could not be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A parameter had an unexpected shape (a bug, or a model built for another config).
+    #[error("parameter `{name}` has shape {found:?}, expected {expected}")]
+    Shape {
+        name: &'static str,
+        found: Vec<usize>,
+        expected: String,
+    },
+}
+
+/// Builds the ONNX model of `model` with the I/O names of `io`.
+pub fn export_model<B: Backend>(
+    model: &RouterModel<B>,
+    io: &OnnxIo,
+) -> Result<ModelProto, ExportError> {
+    let embedding = param2("embedding.weight", &model.embedding.weight)?;
+    let [buckets, embed_dim] = embedding.dims;
+    let hidden = linear("hidden", &model.hidden)?;
+    let prompt = linear("prompt_proj", &model.prompt_proj)?;
+    let task = linear("task_head", &model.task_head)?;
+    let vectors = param2("model_vectors", &model.model_vectors)?;
+    let [n_candidates, factor_dim] = vectors.dims;
+    let bias = model
+        .model_bias
+        .val()
+        .into_data()
+        .iter::<f32>()
+        .collect::<Vec<_>>();
+
+    let dense_dim = hidden.weight.dims[0]
+        .checked_sub(embed_dim)
+        .ok_or_else(|| ExportError::Shape {
+            name: "hidden.weight",
+            found: hidden.weight.dims.to_vec(),
+            expected: format!("[embed_dim ({embed_dim}) + dense_dim, hidden]"),
+        })?;
+    if prompt.weight.dims[1] != factor_dim || bias.len() != n_candidates {
+        return Err(ExportError::Shape {
+            name: "model_vectors",
+            found: vectors.dims.to_vec(),
+            expected: format!("[n_candidates, {}]", prompt.weight.dims[1]),
+        });
+    }
+    let n_tasks = task.weight.dims[1];
+
+    // The model vectors are stored [n_candidates, factor]; the graph multiplies by their transpose.
+    let mut vectors_t = vec![0f32; factor_dim * n_candidates];
+    for c in 0..n_candidates {
+        for f in 0..factor_dim {
+            vectors_t[f * n_candidates + c] = vectors.values[c * factor_dim + f];
+        }
+    }
+
+    let initializer: Vec<TensorProto> = vec![
+        onnx_proto::tensor_f32("embedding", &dims(&[buckets, embed_dim]), &embedding.values),
+        onnx_proto::tensor_i64("axes_width", &[1], &[1]),
+        onnx_proto::tensor_i64("axes_last", &[1], &[2]),
+        onnx_proto::tensor_f32(
+            "hidden.weight",
+            &dims(&hidden.weight.dims),
+            &hidden.weight.values,
+        ),
+        onnx_proto::tensor_f32("hidden.bias", &dims(&[hidden.bias.len()]), &hidden.bias),
+        onnx_proto::tensor_f32(
+            "prompt.weight",
+            &dims(&prompt.weight.dims),
+            &prompt.weight.values,
+        ),
+        onnx_proto::tensor_f32("prompt.bias", &dims(&[prompt.bias.len()]), &prompt.bias),
+        onnx_proto::tensor_f32(
+            "model_vectors_t",
+            &dims(&[factor_dim, n_candidates]),
+            &vectors_t,
+        ),
+        onnx_proto::tensor_f32("model_bias", &dims(&[n_candidates]), &bias),
+        onnx_proto::tensor_f32("task.weight", &dims(&task.weight.dims), &task.weight.values),
+        onnx_proto::tensor_f32("task.bias", &dims(&[task.bias.len()]), &task.bias),
+    ];
+
+    let n = onnx_proto::node;
+    let nodes: Vec<NodeProto> = vec![
+        n(
+            "Gather",
+            "embed",
+            &["embedding", &io.ids],
+            &["embedded"],
+            vec![onnx_proto::attr_int("axis", 0)],
+        ),
+        n(
+            "Unsqueeze",
+            "weights_3d",
+            &[&io.weights, "axes_last"],
+            &["weights_3d"],
+            vec![],
+        ),
+        n(
+            "Mul",
+            "weigh",
+            &["embedded", "weights_3d"],
+            &["weighted"],
+            vec![],
+        ),
+        n(
+            "ReduceSum",
+            "bag",
+            &["weighted", "axes_width"],
+            &["bag"],
+            vec![onnx_proto::attr_int("keepdims", 0)],
+        ),
+        n(
+            "Concat",
+            "features",
+            &["bag", &io.dense],
+            &["features"],
+            vec![onnx_proto::attr_int("axis", 1)],
+        ),
+        n(
+            "MatMul",
+            "hidden_mm",
+            &["features", "hidden.weight"],
+            &["hidden_mm"],
+            vec![],
+        ),
+        n(
+            "Add",
+            "hidden_add",
+            &["hidden_mm", "hidden.bias"],
+            &["hidden_pre"],
+            vec![],
+        ),
+        n("Relu", "hidden_relu", &["hidden_pre"], &["hidden"], vec![]),
+        n(
+            "MatMul",
+            "prompt_mm",
+            &["hidden", "prompt.weight"],
+            &["prompt_mm"],
+            vec![],
+        ),
+        n(
+            "Add",
+            "prompt_add",
+            &["prompt_mm", "prompt.bias"],
+            &["prompt"],
+            vec![],
+        ),
+        n(
+            "MatMul",
+            "quality_mm",
+            &["prompt", "model_vectors_t"],
+            &["quality_mm"],
+            vec![],
+        ),
+        n(
+            "Add",
+            "quality_add",
+            &["quality_mm", "model_bias"],
+            &["quality_logits"],
+            vec![],
+        ),
+        n(
+            "Sigmoid",
+            "quality",
+            &["quality_logits"],
+            &[&io.quality],
+            vec![],
+        ),
+        n(
+            "MatMul",
+            "task_mm",
+            &["hidden", "task.weight"],
+            &["task_mm"],
+            vec![],
+        ),
+        n(
+            "Add",
+            "task_add",
+            &["task_mm", "task.bias"],
+            &["task_logits"],
+            vec![],
+        ),
+        n(
+            "Softmax",
+            "task_probs",
+            &["task_logits"],
+            &[&io.task_probs],
+            vec![onnx_proto::attr_int("axis", 1)],
+        ),
+    ];
+
+    let graph = GraphProto {
+        node: nodes,
+        name: "arbiter_router".into(),
+        initializer,
+        doc_string: "Arbiter router: hashed n-gram embedding bag + MLP; quality = sigmoid(prompt · model vectors + bias), task_probs = softmax".into(),
+        input: vec![
+            onnx_proto::value_info(&io.ids, data_type::INT64, &[BATCH.into(), WIDTH.into()]),
+            onnx_proto::value_info(&io.weights, data_type::FLOAT, &[BATCH.into(), WIDTH.into()]),
+            onnx_proto::value_info(&io.dense, data_type::FLOAT, &[BATCH.into(), Dim::Fixed(dense_dim as i64)]),
+        ],
+        output: vec![
+            onnx_proto::value_info(&io.quality, data_type::FLOAT, &[BATCH.into(), Dim::Fixed(n_candidates as i64)]),
+            onnx_proto::value_info(&io.task_probs, data_type::FLOAT, &[BATCH.into(), Dim::Fixed(n_tasks as i64)]),
+        ],
+        ..GraphProto::default()
+    };
+    Ok(onnx_proto::model(graph, OPSET, "arbiter-train"))
+}
+
+/// A 2-D parameter's values (row-major) and shape.
+struct Matrix {
+    dims: [usize; 2],
+    values: Vec<f32>,
+}
+
+/// A linear layer's weight `[in, out]` and bias `[out]` (zeros when the layer has none).
+struct LinearWeights {
+    weight: Matrix,
+    bias: Vec<f32>,
+}
+
+fn param2<B: Backend>(
+    name: &'static str,
+    param: &Param<Tensor<B, 2>>,
+) -> Result<Matrix, ExportError> {
+    let tensor = param.val();
+    let dims = tensor.dims();
+    let values: Vec<f32> = tensor.into_data().iter::<f32>().collect();
+    if values.len() != dims[0] * dims[1] {
+        return Err(ExportError::Shape {
+            name,
+            found: dims.to_vec(),
+            expected: format!("{} values", values.len()),
+        });
+    }
+    Ok(Matrix { dims, values })
+}
+
+fn linear<B: Backend>(name: &'static str, layer: &Linear<B>) -> Result<LinearWeights, ExportError> {
+    let weight = param2(name, &layer.weight)?;
+    let bias = match &layer.bias {
+        Some(b) => b.val().into_data().iter::<f32>().collect(),
+        None => vec![0.0; weight.dims[1]],
+    };
+    if bias.len() != weight.dims[1] {
+        return Err(ExportError::Shape {
+            name,
+            found: vec![bias.len()],
+            expected: format!("bias of {} values", weight.dims[1]),
+        });
+    }
+    Ok(LinearWeights { weight, bias })
+}
+
+fn dims(d: &[usize]) -> Vec<i64> {
+    d.iter().map(|&x| x as i64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelConfig;
+    use burn::backend::NdArray;
+
+    #[test]
+    fn graph_declares_the_contract_io_and_all_weights() {
+        let model = ModelConfig::new(100, 12, 3, 5).init::<NdArray<f32>>(&Default::default());
+        let io = OnnxIo::default();
+        let proto = export_model(&model, &io).unwrap();
+        assert_eq!(proto.opset_import[0].version, OPSET);
+        let graph = proto.graph.unwrap();
+        let inputs: Vec<&str> = graph.input.iter().map(|v| v.name.as_str()).collect();
+        let outputs: Vec<&str> = graph.output.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(inputs, ["ids", "weights", "dense"]);
+        assert_eq!(outputs, ["quality", "task_probs"]);
+        let emb = graph
+            .initializer
+            .iter()
+            .find(|t| t.name == "embedding")
+            .unwrap();
+        assert_eq!(emb.dims, [100, 32]);
+        assert_eq!(emb.raw_data.len(), 100 * 32 * 4);
+        let mv = graph
+            .initializer
+            .iter()
+            .find(|t| t.name == "model_vectors_t")
+            .unwrap();
+        assert_eq!(mv.dims, [32, 3]);
+        // Every node input is a graph input, an initializer or an earlier node's output.
+        let mut known: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
+        known.extend(graph.initializer.iter().map(|t| t.name.clone()));
+        for node in &graph.node {
+            for i in &node.input {
+                assert!(
+                    known.contains(i),
+                    "node {} reads unknown value {i}",
+                    node.name
+                );
+            }
+            known.extend(node.output.iter().cloned());
+        }
+        for o in outputs {
+            assert!(known.iter().any(|k| k == o));
+        }
+    }
+}
