@@ -51,15 +51,27 @@ fn obtain() -> Result<PathBuf, String> {
     let wheel_dir = dir.join("wheel");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let status = Command::new(&python)
-        .args(["-m", "pip", "download", &format!("onnxruntime=={ORT_VERSION}")])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            &format!("onnxruntime=={ORT_VERSION}"),
+        ])
         .args(["--no-deps", "--only-binary=:all:", "--quiet"])
-        .args(["--platform", "manylinux_2_28_x86_64", "--python-version", "3.11"])
+        .args([
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--python-version",
+            "3.11",
+        ])
         .arg("-d")
         .arg(&wheel_dir)
         .status()
         .map_err(|e| format!("cannot run `{python} -m pip`: {e}"))?;
     if !status.success() {
-        return Err(format!("`{python} -m pip download onnxruntime=={ORT_VERSION}` failed ({status})"));
+        return Err(format!(
+            "`{python} -m pip download onnxruntime=={ORT_VERSION}` failed ({status})"
+        ));
     }
     let wheel = std::fs::read_dir(&wheel_dir)
         .map_err(|e| format!("cannot list {}: {e}", wheel_dir.display()))?
@@ -70,7 +82,12 @@ fn obtain() -> Result<PathBuf, String> {
                 n.starts_with(&format!("onnxruntime-{ORT_VERSION}-")) && n.ends_with(".whl")
             })
         })
-        .ok_or_else(|| format!("no onnxruntime {ORT_VERSION} wheel in {}", wheel_dir.display()))?;
+        .ok_or_else(|| {
+            format!(
+                "no onnxruntime {ORT_VERSION} wheel in {}",
+                wheel_dir.display()
+            )
+        })?;
     // Extract to a temporary name and rename, so a half-written library is never reused.
     let partial = dir.join(format!("{lib_name}.partial"));
     let script = "import sys, zipfile\n\
@@ -85,9 +102,13 @@ fn obtain() -> Result<PathBuf, String> {
         .status()
         .map_err(|e| format!("cannot run {python}: {e}"))?;
     if !status.success() {
-        return Err(format!("extracting {lib_name} from {} failed", wheel.display()));
+        return Err(format!(
+            "extracting {lib_name} from {} failed",
+            wheel.display()
+        ));
     }
-    std::fs::rename(&partial, &lib).map_err(|e| format!("cannot move {}: {e}", partial.display()))?;
+    std::fs::rename(&partial, &lib)
+        .map_err(|e| format!("cannot move {}: {e}", partial.display()))?;
     // The wheel is 24 MB; the library is all we need.
     let _ = std::fs::remove_dir_all(&wheel_dir);
     Ok(lib)

@@ -4,7 +4,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 fn featurize(c: &mut Criterion) {
     let f = models::Featurizer::new(models::FeaturizerConfig::default());
     let prompt = "x".repeat(500);
-    c.bench_function("featurize_500_chars", |b| b.iter(|| f.featurize(std::hint::black_box(&prompt))));
+    c.bench_function("featurize_500_chars", |b| {
+        b.iter(|| f.featurize(std::hint::black_box(&prompt)))
+    });
 }
 
 criterion_group!(benches, featurize);

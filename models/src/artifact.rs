@@ -29,7 +29,9 @@ pub enum ArtifactError {
     NotADirectory { dir: PathBuf },
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("router artifact {dir}: missing {file} (an artifact holds {ONNX_FILE} and {MANIFEST_FILE})")]
+    #[error(
+        "router artifact {dir}: missing {file} (an artifact holds {ONNX_FILE} and {MANIFEST_FILE})"
+    )]
     MissingOnnx { dir: PathBuf, file: PathBuf },
 }
 
@@ -96,7 +98,9 @@ mod tests {
 
     #[test]
     fn missing_dir_and_manifest_are_named() {
-        let err = Artifact::load("/definitely/not/here").unwrap_err().to_string();
+        let err = Artifact::load("/definitely/not/here")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/definitely/not/here"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(ONNX_FILE), b"x").unwrap();

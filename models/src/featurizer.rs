@@ -481,25 +481,24 @@ impl Scratch {
 }
 
 /// Counts per bucket id in insertion order, with an open-addressing index
-/// (ids are ≥ 1, so 0 marks an empty slot). Clearing costs O(entries), not O(capacity).
+/// (ids are ≥ 1, so 0 marks an empty slot). Clearing costs O(entries), not O(capacity):
+/// the occupied slots are listed in `used`, so `entries` may be reordered or truncated freely.
 #[derive(Default)]
 struct CountTable {
     /// `(id, count)` in first-seen order; counts become weights in place.
     entries: Vec<(u32, f32)>,
     /// Slot → (id, index into `entries`); id 0 = empty.
     slots: Vec<(u32, u32)>,
+    /// Occupied slot indices.
+    used: Vec<u32>,
 }
 
 impl CountTable {
     fn clear(&mut self) {
-        for &(id, _) in &self.entries {
-            let mut s = self.slot_of(id);
-            // Walk the probe chain to the slot holding `id` and empty it.
-            while self.slots[s].0 != id {
-                s = (s + 1) & (self.slots.len() - 1);
-            }
-            self.slots[s].0 = 0;
+        for &s in &self.used {
+            self.slots[s as usize].0 = 0;
         }
+        self.used.clear();
         self.entries.clear();
     }
 
@@ -523,6 +522,7 @@ impl CountTable {
             }
             if slot_id == 0 {
                 self.slots[s] = (id, self.entries.len() as u32);
+                self.used.push(s as u32);
                 self.entries.push((id, 1.0));
                 return;
             }
@@ -534,6 +534,7 @@ impl CountTable {
         let capacity = (self.slots.len() * 2).max(1024);
         self.slots.clear();
         self.slots.resize(capacity, (0, 0));
+        self.used.clear();
         let mask = capacity - 1;
         for (index, &(id, _)) in self.entries.iter().enumerate() {
             let mut s = self.slot_of(id);
@@ -541,6 +542,7 @@ impl CountTable {
                 s = (s + 1) & mask;
             }
             self.slots[s] = (id, index as u32);
+            self.used.push(s as u32);
         }
     }
 }
@@ -828,9 +830,18 @@ mod tests {
     #[test]
     fn normalisation_lowercases_and_collapses_digits() {
         let f = featurizer();
-        assert_eq!(f.featurize("Hello World").ids, f.featurize("hello world").ids);
-        assert_eq!(f.featurize("pay 1234 now").ids, f.featurize("pay 9876 now").ids);
-        assert_ne!(f.featurize("pay 12 now").ids, f.featurize("pay 1234 now").ids);
+        assert_eq!(
+            f.featurize("Hello World").ids,
+            f.featurize("hello world").ids
+        );
+        assert_eq!(
+            f.featurize("pay 1234 now").ids,
+            f.featurize("pay 9876 now").ids
+        );
+        assert_ne!(
+            f.featurize("pay 12 now").ids,
+            f.featurize("pay 1234 now").ids
+        );
         let cased = Featurizer::new(FeaturizerConfig::HashedNgrams(HashedNgramsConfig {
             lowercase: false,
             ..HashedNgramsConfig::default()
@@ -854,11 +865,11 @@ mod tests {
         let f = featurizer();
         let idx = |feat: DenseFeature| DenseFeature::ALL.iter().position(|d| *d == feat).unwrap();
         let code = f.featurize(PROMPT).dense;
-        let prose = f.featurize("Tell me a story about a brave little fox.").dense;
-        assert!(code[idx(DenseFeature::CodeMarkers)] > prose[idx(DenseFeature::CodeMarkers)]);
-        let mc = f
-            .featurize("Which is prime?\nA. 4\nB. 6\nC. 7\nD. 9")
+        let prose = f
+            .featurize("Tell me a story about a brave little fox.")
             .dense;
+        assert!(code[idx(DenseFeature::CodeMarkers)] > prose[idx(DenseFeature::CodeMarkers)]);
+        let mc = f.featurize("Which is prime?\nA. 4\nB. 6\nC. 7\nD. 9").dense;
         assert_eq!(mc[idx(DenseFeature::MultipleChoice)], 1.0);
         assert_eq!(prose[idx(DenseFeature::MultipleChoice)], 0.0);
         let math = f.featurize("Solve the equation 3x + 5 = 20 for x.").dense;
@@ -896,7 +907,11 @@ mod tests {
             char_ngrams: NgramRange { min: 5, max: 3 },
             ..HashedNgramsConfig::default()
         });
-        assert!(bad.validate().unwrap_err().contains("featurizer.char_ngrams"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .contains("featurizer.char_ngrams")
+        );
         assert!(FeaturizerConfig::default().validate().is_ok());
     }
 }

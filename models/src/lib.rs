@@ -34,11 +34,9 @@ pub mod tokens;
 
 pub use artifact::{Artifact, ArtifactError};
 pub use catalog::{Catalog, CatalogEntry, ModelPrice, estimate_cost};
-pub use featurizer::{FeatureBatch, Featurizer, FeaturizerConfig, Features, HashedNgramsConfig};
+pub use featurizer::{FeatureBatch, Features, Featurizer, FeaturizerConfig, HashedNgramsConfig};
 pub use manifest::{CandidateModel, LabelSemantics, Manifest, OnnxIo, TaskMapping};
-pub use policy::{
-    CandidateInput, CandidateOutcome, Constraints, Decision, Objective, decide,
-};
+pub use policy::{CandidateInput, CandidateOutcome, Constraints, Decision, Objective, decide};
 pub use scorer::{OnnxScorer, Prediction, Scorer, ScorerError, ScorerOptions};
 
 /// Stable identifier of a prompt: xxh3-64 of its UTF-8 bytes as 16 lowercase hex digits.
@@ -70,7 +68,10 @@ mod tests {
     fn prompt_id_is_16_hex_digits_of_xxh3() {
         let id = prompt_id("What is 2+2?");
         assert_eq!(id.len(), 16);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_eq!(id, prompt_id("What is 2+2?"));
         assert_ne!(id, prompt_id("What is 2+3?"));
         // xxh3-64 of the empty input is a published constant.
@@ -82,6 +83,9 @@ mod tests {
         assert_eq!(join_turns(&["a", "b", "c"]), "a\n\nb\n\nc");
         assert_eq!(join_turns(&["only"]), "only");
         assert_eq!(join_turns::<&str>(&[]), "");
-        assert_eq!(join_turns(&[String::from("x"), String::from("y")]), "x\n\ny");
+        assert_eq!(
+            join_turns(&[String::from("x"), String::from("y")]),
+            "x\n\ny"
+        );
     }
 }

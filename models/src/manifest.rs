@@ -106,9 +106,10 @@ impl Default for LabelSemantics {
             target: "normalised_score".into(),
             min: 0.0,
             max: 1.0,
-            description: "expected normalised score of the candidate's answer: correct=1/incorrect=0; \
+            description:
+                "expected normalised score of the candidate's answer: correct=1/incorrect=0; \
                 judge 1-10 -> (s-1)/9; AlpacaEval preference p in [1,2] -> p-1"
-                .into(),
+                    .into(),
             datasets: Vec::new(),
         }
     }
@@ -293,7 +294,10 @@ impl Manifest {
         }
         for (i, t) in self.tasks.iter().enumerate() {
             if self.tasks[..i].contains(t) {
-                return Err(invalid(format!("tasks[{i}]"), format!("duplicate task {t:?}")));
+                return Err(invalid(
+                    format!("tasks[{i}]"),
+                    format!("duplicate task {t:?}"),
+                ));
             }
         }
         self.featurizer
@@ -366,7 +370,10 @@ mod tests {
         assert_eq!(path, dir.path().join(MANIFEST_FILE));
         let back = Manifest::load(dir.path()).unwrap();
         assert_eq!(back, m);
-        assert_eq!(back.task_mapping.categories["mmlu/abstract_algebra"], "math");
+        assert_eq!(
+            back.task_mapping.categories["mmlu/abstract_algebra"],
+            "math"
+        );
         assert_eq!(back.candidate_index("mixtral-8x7b"), Some(1));
     }
 
@@ -397,7 +404,10 @@ mod tests {
         let mut v = serde_json::to_value(sample()).unwrap();
         v["candidates"][1]["name"] = "gpt-4-1106-preview".into();
         let err = parse(v).unwrap_err().to_string();
-        assert!(err.contains("candidates[1].name") && err.contains("duplicate"), "{err}");
+        assert!(
+            err.contains("candidates[1].name") && err.contains("duplicate"),
+            "{err}"
+        );
 
         let mut v = serde_json::to_value(sample()).unwrap();
         v["candidates"] = serde_json::json!([]);
@@ -411,7 +421,10 @@ mod tests {
         let err = Manifest::from_json_str("{not json", Path::new("m.json"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("m.json") && err.contains("invalid JSON"), "{err}");
+        assert!(
+            err.contains("m.json") && err.contains("invalid JSON"),
+            "{err}"
+        );
     }
 
     #[test]

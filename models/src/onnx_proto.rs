@@ -364,8 +364,16 @@ mod tests {
             node: vec![node("Relu", "r", &["x"], &["y"], vec![attr_int("k", 3)])],
             name: "g".into(),
             initializer: vec![tensor_f32("w", &[2], &[1.0, -2.0])],
-            input: vec![value_info("x", data_type::FLOAT, &["batch".into(), 2.into()])],
-            output: vec![value_info("y", data_type::FLOAT, &["batch".into(), 2.into()])],
+            input: vec![value_info(
+                "x",
+                data_type::FLOAT,
+                &["batch".into(), 2.into()],
+            )],
+            output: vec![value_info(
+                "y",
+                data_type::FLOAT,
+                &["batch".into(), 2.into()],
+            )],
             ..GraphProto::default()
         };
         let m = model(graph, 17, "test");

@@ -141,7 +141,9 @@ pub fn decide(
             .iter()
             .filter_map(f)
             .filter(|v| v.is_finite())
-            .fold(None, |acc: Option<f64>, v| Some(acc.map_or(v, |a| a.max(v))))
+            .fold(None, |acc: Option<f64>, v| {
+                Some(acc.map_or(v, |a| a.max(v)))
+            })
             .unwrap_or(0.0)
     };
     let worst_cost = worst(|c| c.est_cost_usd);
@@ -150,7 +152,10 @@ pub fn decide(
     let outcomes: Vec<CandidateOutcome> = candidates
         .iter()
         .map(|c| {
-            let cost = c.est_cost_usd.filter(|v| v.is_finite()).unwrap_or(worst_cost);
+            let cost = c
+                .est_cost_usd
+                .filter(|v| v.is_finite())
+                .unwrap_or(worst_cost);
             let latency_ms = c
                 .est_latency_ms
                 .filter(|v| v.is_finite())
@@ -334,7 +339,11 @@ fn explain(
             Some(why) => format!("was excluded ({why})"),
             None => match objective {
                 Objective::Cost => {
-                    format!("costs {}", r.est_cost_usd.map_or_else(|| "an unknown amount".into(), usd))
+                    format!(
+                        "costs {}",
+                        r.est_cost_usd
+                            .map_or_else(|| "an unknown amount".into(), usd)
+                    )
                 }
                 Objective::Latency => format!(
                     "takes {}",
@@ -388,7 +397,10 @@ mod tests {
             d.route().map(|c| c.model.as_str()).collect::<Vec<_>>(),
             ["gpt-4-1106-preview", "claude-2.1", "mixtral-8x7b"]
         );
-        assert_eq!(d.reason, "gpt-4-1106-preview: highest predicted quality 0.84");
+        assert_eq!(
+            d.reason,
+            "gpt-4-1106-preview: highest predicted quality 0.84"
+        );
         assert!(d.candidates.iter().all(|c| c.excluded.is_none()));
     }
 
@@ -475,8 +487,9 @@ mod tests {
         assert_eq!(excluded(&d, 0), "unavailable: circuit breaker open");
         assert_eq!(d.winner, Some(1));
         assert!(
-            d.reason
-                .ends_with("gpt-4-1106-preview scored 0.84 but is unavailable: circuit breaker open"),
+            d.reason.ends_with(
+                "gpt-4-1106-preview scored 0.84 but is unavailable: circuit breaker open"
+            ),
             "{}",
             d.reason
         );
@@ -489,8 +502,14 @@ mod tests {
         assert_eq!(d.winner, Some(2));
         assert_eq!(d.fallback_order, vec![1, 0]);
         assert!((d.candidates[2].utility - 0.67).abs() < 1e-9);
-        assert!(d.reason.starts_with("mixtral-8x7b: best quality for the cost"));
-        assert!(d.reason.contains("gpt-4-1106-preview scored 0.84 but costs $0.006"));
+        assert!(
+            d.reason
+                .starts_with("mixtral-8x7b: best quality for the cost")
+        );
+        assert!(
+            d.reason
+                .contains("gpt-4-1106-preview scored 0.84 but costs $0.006")
+        );
     }
 
     #[test]
@@ -542,10 +561,13 @@ mod tests {
         assert!((d.candidates[1].utility - (0.81 - 0.4)).abs() < 1e-12);
         let cands = vec![
             cand("known", 0.80, Some(0.001), None),
+            cand("pricey", 0.50, Some(0.01), None),
             cand("unknown", 0.81, None, None),
         ];
         let d = decide(&cands, &Objective::Cost, &Constraints::default());
+        // Unknown is charged the worst known cost, 0.01: 0.81 − 1.0 loses to 0.80 − 0.1.
         assert_eq!(d.winner, Some(0));
+        assert_eq!(d.fallback_order, vec![2, 1]);
     }
 
     #[test]
@@ -554,7 +576,11 @@ mod tests {
         let d = decide(&cands, &Objective::Quality, &Constraints::default());
         assert_eq!(d.winner, None);
         assert_eq!(excluded(&d, 0), "predicted quality is not a number");
-        assert!(d.reason.starts_with("no candidate left: broken"), "{}", d.reason);
+        assert!(
+            d.reason.starts_with("no candidate left: broken"),
+            "{}",
+            d.reason
+        );
         let empty = decide(&[], &Objective::Cost, &Constraints::default());
         assert_eq!(empty.winner, None);
         assert!(empty.fallback_order.is_empty());

@@ -29,7 +29,10 @@ pub fn dylib_path() -> Result<(PathBuf, &'static str), ScorerError> {
         return Ok((PathBuf::from(path), "ORT_DYLIB_PATH at build time"));
     }
     if let Some(path) = option_env!("ARBITER_ORT_DYLIB") {
-        return Ok((PathBuf::from(path), "the copy fetched by the models build script"));
+        return Ok((
+            PathBuf::from(path),
+            "the copy fetched by the models build script",
+        ));
     }
     Err(ScorerError::Runtime(not_found(
         "the models build script could not fetch it (see the cargo warning of the build)",

@@ -15,7 +15,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::artifact::{Artifact, ArtifactError};
-use crate::featurizer::{FeatureBatch, Featurizer, Features};
+use crate::featurizer::{FeatureBatch, Features, Featurizer};
 use crate::manifest::Manifest;
 use crate::runtime;
 
@@ -199,16 +199,19 @@ impl OnnxScorer {
         result
     }
 
-    fn run(&self, session: &mut Session, batch: &FeatureBatch) -> Result<Vec<Prediction>, ScorerError> {
+    fn run(
+        &self,
+        session: &mut Session,
+        batch: &FeatureBatch,
+    ) -> Result<Vec<Prediction>, ScorerError> {
         let io = &self.artifact.manifest.onnx;
         let input_err = |what: &str, e: ort::Error| {
             ScorerError::Input(format!("cannot build the `{what}` tensor: {e}"))
         };
         let ids = TensorRef::from_array_view(([batch.batch, batch.width], &batch.ids[..]))
             .map_err(|e| input_err(&io.ids, e))?;
-        let weights =
-            TensorRef::from_array_view(([batch.batch, batch.width], &batch.weights[..]))
-                .map_err(|e| input_err(&io.weights, e))?;
+        let weights = TensorRef::from_array_view(([batch.batch, batch.width], &batch.weights[..]))
+            .map_err(|e| input_err(&io.weights, e))?;
         let dense = TensorRef::from_array_view(([batch.batch, batch.dense_dim], &batch.dense[..]))
             .map_err(|e| input_err(&io.dense, e))?;
         let outputs = session
@@ -234,7 +237,11 @@ impl OnnxScorer {
                     message: format!(
                         "output `{name}` has shape {:?}, expected {expected:?} ({} per row from the manifest)",
                         &shape[..],
-                        if name == io.quality { "one column per candidate" } else { "one column per task" }
+                        if name == io.quality {
+                            "one column per candidate"
+                        } else {
+                            "one column per task"
+                        }
                     ),
                 });
             }
@@ -309,7 +316,11 @@ impl OnnxScorer {
         let expected_inputs = [
             (&io.ids, TensorElementType::Int64, None),
             (&io.weights, TensorElementType::Float32, None),
-            (&io.dense, TensorElementType::Float32, Some(self.featurizer.dense_dim())),
+            (
+                &io.dense,
+                TensorElementType::Float32,
+                Some(self.featurizer.dense_dim()),
+            ),
         ];
         for (name, ty, last_dim) in expected_inputs {
             let Some(outlet) = inputs.iter().find(|o| o.name() == name.as_str()) else {
@@ -331,7 +342,11 @@ impl OnnxScorer {
             )));
         }
         let expected_outputs = [
-            (&io.quality, self.artifact.manifest.candidates.len(), "candidates"),
+            (
+                &io.quality,
+                self.artifact.manifest.candidates.len(),
+                "candidates",
+            ),
             (&io.task_probs, self.artifact.manifest.tasks.len(), "tasks"),
         ];
         for (name, width, what) in expected_outputs {
@@ -341,8 +356,14 @@ impl OnnxScorer {
                     describe(outputs)
                 )));
             };
-            check_tensor(outlet.dtype(), name, TensorElementType::Float32, 2, Some(width))
-                .map_err(|m| mismatch(format!("{m} (the manifest lists {width} {what})")))?;
+            check_tensor(
+                outlet.dtype(),
+                name,
+                TensorElementType::Float32,
+                2,
+                Some(width),
+            )
+            .map_err(|m| mismatch(format!("{m} (the manifest lists {width} {what})")))?;
         }
         Ok(())
     }
@@ -393,7 +414,9 @@ fn check_tensor(
         return Err(format!("`{name}` is not a tensor ({dtype:?})"));
     };
     if *found != ty {
-        return Err(format!("`{name}` has element type {found:?}, expected {ty:?}"));
+        return Err(format!(
+            "`{name}` has element type {found:?}, expected {ty:?}"
+        ));
     }
     if shape.len() != rank {
         return Err(format!(
