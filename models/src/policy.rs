@@ -206,11 +206,11 @@ fn or_inf(v: Option<f64>) -> f64 {
 
 fn exclusion(c: &CandidateInput, constraints: &Constraints) -> Option<String> {
     if let Some(allowed) = &constraints.candidates
-        && !allowed.iter().any(|m| *m == c.model)
+        && !allowed.contains(&c.model)
     {
         return Some("not in requested candidates".into());
     }
-    if constraints.exclude.iter().any(|m| *m == c.model) {
+    if constraints.exclude.contains(&c.model) {
         return Some("excluded by caller".into());
     }
     if let Some(why) = &c.unavailable {
@@ -227,7 +227,8 @@ fn exclusion(c: &CandidateInput, constraints: &Constraints) -> Option<String> {
                     usd(cap)
                 ));
             }
-            Some(cost) if !(cost <= cap) => {
+            // A NaN cost is not within the cap either.
+            Some(cost) if cost.is_nan() || cost > cap => {
                 return Some(format!(
                     "estimated cost {} exceeds cap {}",
                     usd(cost),

@@ -3,7 +3,8 @@
 //!
 //! Graph: Gather(embedding, ids) * Unsqueeze(weights) → ReduceSum(axis 1) → Concat(dense)
 //! → Gemm → Sigmoid (`quality`), and → Gemm → Softmax (`task_probs`).
-#![allow(dead_code)]
+#![allow(dead_code)] // each test target uses a different part
+#![allow(clippy::unwrap_used)] // test support: failing loudly is the point
 
 use std::path::Path;
 
