@@ -121,9 +121,13 @@ fn has_ext(path: &Path, exts: &[&str]) -> bool {
         .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }
 
+/// `mmlu_<subject>.csv` in RouteLLM's layout (a RouterBench-format CSV that happens to be
+/// named `mmlu_…`, like `mmlu_pro_routerbench.csv`, is not one).
 fn is_mmlu_file(path: &Path) -> bool {
     let name = file_name(path);
-    name.starts_with("mmlu_") && has_ext(path, &["csv"])
+    name.starts_with("mmlu_")
+        && has_ext(path, &["csv"])
+        && !table::csv_header(path).is_ok_and(|columns| routerbench::recognises(&columns))
 }
 
 fn contamination_near(dir: &Path) -> Option<PathBuf> {

@@ -1,30 +1,28 @@
-//! Prompt identity, turn joining and token estimates.
-//!
-//! These mirror `models::prompt_id`, `models::join_turns` and `models::tokens::estimate`
-//! with identical behaviour (the contract in `docs/architecture.md`), so that a prompt
-//! hashes to the same id in training data and in the request path.
-
-use xxhash_rust::xxh3::xxh3_64;
+//! Prompt identity, turn joining and token estimates: the `models` crate's functions
+//! (`models::prompt_id`, `models::join_turns`, `models::tokens::estimate`), so that a
+//! prompt hashes to the same id and costs the same tokens in training data and in the
+//! request path. The tests pin the behaviour the canonical table relies on.
 
 /// xxh3-64 of the prompt text as 16 lowercase hex digits.
 pub fn prompt_id(text: &str) -> String {
-    format!("{:016x}", xxh3_64(text.as_bytes()))
+    models::prompt_id(text)
 }
 
 /// User turns in order, joined by a blank line.
 pub fn join_turns(turns: &[&str]) -> String {
-    turns.join("\n\n")
+    models::join_turns(turns)
 }
 
-/// Token estimate: ceil(characters / 4), characters counted as Unicode scalar values.
-/// A documented approximation (about 4 characters per token for English BPE vocabularies).
+/// Token estimate: ceil(characters / 4), characters counted as Unicode scalar values
+/// (a documented approximation, about 4 characters per token for English).
 pub fn estimate_tokens(text: &str) -> u32 {
-    u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX)
+    models::tokens::estimate(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xxhash_rust::xxh3::xxh3_64;
 
     #[test]
     fn prompt_id_is_16_hex_digits_and_stable() {
