@@ -1,6 +1,14 @@
 //! Training the router: burn network, training loop, ONNX export.
 //!
 //! - [`model`]: the burn network (embedding bag → MLP → quality and task heads).
+//! - [`data`]: canonical outcome table → labelled, featurized examples → burn batches.
+//! - [`training`]: the training loop (masked BCE + task CE, Adam, early stopping).
+//! - [`inference`]: running a trained network on examples or feature batches.
+//! - [`metrics`]: validation metrics (BCE, AUC, task accuracy).
 //! - [`onnx`]: the ONNX graph of that network and the artifact directory writer.
+pub mod data;
+pub mod inference;
+pub mod metrics;
 pub mod model;
 pub mod onnx;
+pub mod training;

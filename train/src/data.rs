@@ -1,0 +1,653 @@
+//! From the canonical outcome table to training examples, and examples to burn tensors.
+//!
+//! One [`Example`] per unique (dataset, prompt): the featurized prompt, one label per
+//! candidate model with a mask (a (prompt, model) pair without an outcome is masked out and
+//! adds nothing to the loss), the task label from [`models::taxonomy::task_for`], and the
+//! prompt's split (deterministic by prompt hash, [`datasets::split::split_of`]).
+//!
+//! Candidates are the models with at least one outcome in the train split, sorted by name so
+//! that the `quality` output's column order is stable across runs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use datasets::schema;
+use datasets::split::{Split, SplitRatios, split_of};
+use datasets::{Price, PriceTable};
+use models::manifest::TaskMapping;
+use models::{CandidateModel, FeatureBatch, Features, Featurizer, taxonomy};
+use polars::prelude::*;
+use rayon::prelude::*;
+
+/// How a dataset's outcomes were graded (both are trained as BCE on the normalised score).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelKind {
+    /// Correct (1) or incorrect (0).
+    Binary,
+    /// A judge score or preference normalised to `[0, 1]`.
+    Graded,
+}
+
+/// What was learned about one dataset while building examples.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DatasetInfo {
+    pub name: String,
+    pub label_kind: LabelKind,
+    /// Outcome rows used.
+    pub rows: usize,
+    /// Unique prompts.
+    pub prompts: usize,
+    /// Prompts per split: train, validation, test.
+    pub split_prompts: [usize; 3],
+}
+
+/// One prompt with its labels.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// Index into [`TrainingData::datasets`].
+    pub dataset: usize,
+    pub prompt_id: String,
+    pub prompt: String,
+    pub category: Option<String>,
+    pub features: Features,
+    /// Normalised score per candidate (0 where masked).
+    pub labels: Vec<f32>,
+    /// 1 where the candidate has an outcome for this prompt, else 0.
+    pub mask: Vec<f32>,
+    /// Realised cost in USD per candidate, where known.
+    pub costs: Vec<Option<f64>>,
+    /// Index into [`taxonomy::TASKS`].
+    pub task: usize,
+    pub split: Split,
+}
+
+impl Example {
+    /// Candidates with an outcome for this prompt.
+    pub fn labelled(&self) -> impl Iterator<Item = usize> + '_ {
+        self.mask
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m > 0.0)
+            .map(|(i, _)| i)
+    }
+}
+
+/// Rows of the table that did not become labels, by reason.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Skipped {
+    pub reasons: BTreeMap<String, usize>,
+}
+
+impl Skipped {
+    fn add(&mut self, reason: &str, n: usize) {
+        if n > 0 {
+            *self.reasons.entry(reason.to_string()).or_default() += n;
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.reasons.values().sum()
+    }
+}
+
+/// Everything training needs from the data.
+#[derive(Debug, Clone)]
+pub struct TrainingData {
+    /// Candidate models in output order, with prices and expected output length.
+    pub candidates: Vec<CandidateModel>,
+    pub datasets: Vec<DatasetInfo>,
+    pub examples: Vec<Example>,
+    pub task_mapping: TaskMapping,
+    pub skipped: Skipped,
+    /// Duplicate (dataset, prompt, model) outcomes that were averaged into one label.
+    pub merged_duplicates: usize,
+    pub ratios: SplitRatios,
+}
+
+/// Why examples could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("canonical table: {0}")]
+    Polars(#[from] PolarsError),
+    #[error("canonical table: column `{column}` row {row} is null")]
+    Null { column: &'static str, row: usize },
+    #[error("no outcomes in the train split: nothing to learn from ({0} rows in the table)")]
+    NoTrainingRows(usize),
+}
+
+impl TrainingData {
+    /// Examples of one split.
+    pub fn split(&self, split: Split) -> Vec<&Example> {
+        self.examples.iter().filter(|e| e.split == split).collect()
+    }
+
+    /// Candidate names in output order.
+    pub fn candidate_names(&self) -> Vec<&str> {
+        self.candidates.iter().map(|c| c.name.as_str()).collect()
+    }
+}
+
+/// Per-model running totals used for prices and expected output length.
+#[derive(Default, Clone)]
+struct ModelStats {
+    train_labels: usize,
+    output_tokens: f64,
+    token_rows: usize,
+    /// Least-squares sums for cost ≈ a·input + b·output.
+    ii: f64,
+    io: f64,
+    oo: f64,
+    ic: f64,
+    oc: f64,
+    cost_rows: usize,
+}
+
+/// One outcome row, as read from the frame.
+struct Row<'a> {
+    dataset: &'a str,
+    prompt_id: &'a str,
+    prompt: &'a str,
+    category: Option<&'a str>,
+    model: &'a str,
+    score: Option<f64>,
+    input_tokens: u32,
+    output_tokens: u32,
+    cost: Option<f64>,
+}
+
+/// Builds examples from the canonical table. `prices` fills candidate prices (else they are
+/// estimated from the table's `cost_usd` by least squares over token counts).
+pub fn build(
+    frame: &DataFrame,
+    featurizer: &Featurizer,
+    prices: &PriceTable,
+    ratios: &SplitRatios,
+) -> Result<TrainingData, DataError> {
+    let dataset = frame.column(schema::DATASET)?.str()?;
+    let prompt_id = frame.column(schema::PROMPT_ID)?.str()?;
+    let prompt = frame.column(schema::PROMPT)?.str()?;
+    let category = frame.column(schema::CATEGORY)?.str()?;
+    let model = frame.column(schema::MODEL)?.str()?;
+    let score = frame.column(schema::SCORE)?.f64()?;
+    let input_tokens = frame.column(schema::INPUT_TOKENS)?.u32()?;
+    let output_tokens = frame.column(schema::OUTPUT_TOKENS)?.u32()?;
+    let cost = frame.column(schema::COST_USD)?.f64()?;
+
+    let mut rows = Vec::with_capacity(frame.height());
+    let iter = dataset
+        .iter()
+        .zip(prompt_id.iter())
+        .zip(prompt.iter())
+        .zip(category.iter())
+        .zip(model.iter())
+        .zip(score.iter())
+        .zip(input_tokens.iter())
+        .zip(output_tokens.iter())
+        .zip(cost.iter());
+    for (i, ((((((((d, id), p), c), m), s), it), ot), cost)) in iter.enumerate() {
+        let null = |column| DataError::Null { column, row: i };
+        rows.push(Row {
+            dataset: d.ok_or_else(|| null(schema::DATASET))?,
+            prompt_id: id.ok_or_else(|| null(schema::PROMPT_ID))?,
+            prompt: p.ok_or_else(|| null(schema::PROMPT))?,
+            category: c,
+            model: m.ok_or_else(|| null(schema::MODEL))?,
+            score: s,
+            input_tokens: it.unwrap_or(0),
+            output_tokens: ot.unwrap_or(0),
+            cost,
+        });
+    }
+    build_from_rows(&rows, featurizer, prices, ratios)
+}
+
+fn build_from_rows(
+    rows: &[Row<'_>],
+    featurizer: &Featurizer,
+    prices: &PriceTable,
+    ratios: &SplitRatios,
+) -> Result<TrainingData, DataError> {
+    let mut skipped = Skipped::default();
+    let usable = |r: &Row<'_>| {
+        r.score
+            .is_some_and(|s| s.is_finite() && (0.0..=1.0).contains(&s))
+    };
+
+    // Candidates: models with at least one usable outcome in the train split.
+    let mut stats: BTreeMap<&str, ModelStats> = BTreeMap::new();
+    for r in rows.iter().filter(|r| usable(r)) {
+        let st = stats.entry(r.model).or_default();
+        if split_of(r.prompt_id, ratios) == Split::Train {
+            st.train_labels += 1;
+            st.output_tokens += f64::from(r.output_tokens);
+            st.token_rows += 1;
+            if let Some(c) = r.cost.filter(|c| c.is_finite() && *c >= 0.0) {
+                let (i, o) = (f64::from(r.input_tokens), f64::from(r.output_tokens));
+                st.ii += i * i;
+                st.io += i * o;
+                st.oo += o * o;
+                st.ic += i * c;
+                st.oc += o * c;
+                st.cost_rows += 1;
+            }
+        }
+    }
+    stats.retain(|_, st| st.train_labels > 0);
+    if stats.is_empty() {
+        return Err(DataError::NoTrainingRows(rows.len()));
+    }
+    let names: Vec<&str> = stats.keys().copied().collect();
+    let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let candidates: Vec<CandidateModel> = names
+        .iter()
+        .map(|name| candidate(name, &stats[name], prices))
+        .collect();
+    let n = candidates.len();
+
+    // Group outcomes by (dataset, prompt).
+    let mut dataset_names: Vec<String> = Vec::new();
+    let mut dataset_index: HashMap<&str, usize> = HashMap::new();
+    let mut by_prompt: HashMap<(usize, &str), usize> = HashMap::new();
+    let mut examples: Vec<Example> = Vec::new();
+    let mut sums: Vec<(Vec<f64>, Vec<u32>)> = Vec::new();
+    let mut all_binary: Vec<bool> = Vec::new();
+    let mut used_rows: Vec<usize> = Vec::new();
+    let mut task_mapping = TaskMapping::default();
+    let mut merged_duplicates = 0;
+    for r in rows {
+        let Some(score) = r.score.filter(|s| s.is_finite()) else {
+            skipped.add("no score (missing outcome)", 1);
+            continue;
+        };
+        if !(0.0..=1.0).contains(&score) {
+            skipped.add("score outside [0, 1]", 1);
+            continue;
+        }
+        let Some(&m) = index.get(r.model) else {
+            skipped.add("model has no outcome in the train split", 1);
+            continue;
+        };
+        let d = *dataset_index.entry(r.dataset).or_insert_with(|| {
+            dataset_names.push(r.dataset.to_string());
+            all_binary.push(true);
+            used_rows.push(0);
+            dataset_names.len() - 1
+        });
+        used_rows[d] += 1;
+        all_binary[d] &= score == 0.0 || score == 1.0;
+        let e = *by_prompt.entry((d, r.prompt_id)).or_insert_with(|| {
+            let task = task_mapping.record(r.dataset, r.category);
+            examples.push(Example {
+                dataset: d,
+                prompt_id: r.prompt_id.to_string(),
+                prompt: r.prompt.to_string(),
+                category: r.category.map(str::to_string),
+                features: Features::default(),
+                labels: vec![0.0; n],
+                mask: vec![0.0; n],
+                costs: vec![None; n],
+                task: taxonomy::task_index(task).unwrap_or(taxonomy::TASKS.len() - 1),
+                split: split_of(r.prompt_id, ratios),
+            });
+            sums.push((vec![0.0; n], vec![0; n]));
+            examples.len() - 1
+        });
+        let (sum, count) = &mut sums[e];
+        if count[m] > 0 {
+            merged_duplicates += 1;
+        }
+        sum[m] += score;
+        count[m] += 1;
+        let cost = r.cost.or_else(|| {
+            let c = &candidates[m];
+            Some(
+                (f64::from(r.input_tokens) * c.input_usd_per_mtok?
+                    + f64::from(r.output_tokens) * c.output_usd_per_mtok?)
+                    / 1e6,
+            )
+        });
+        if let Some(c) = cost {
+            let slot = &mut examples[e].costs[m];
+            *slot = Some(slot.map_or(c, |prev| (prev + c) / 2.0));
+        }
+    }
+    for (ex, (sum, count)) in examples.iter_mut().zip(&sums) {
+        for m in 0..n {
+            if count[m] > 0 {
+                ex.labels[m] = (sum[m] / f64::from(count[m])) as f32;
+                ex.mask[m] = 1.0;
+            }
+        }
+    }
+
+    examples.par_iter_mut().for_each(|ex| {
+        featurizer.featurize_into(&ex.prompt, &mut ex.features);
+    });
+
+    let mut datasets: Vec<DatasetInfo> = dataset_names
+        .into_iter()
+        .enumerate()
+        .map(|(d, name)| DatasetInfo {
+            name,
+            label_kind: if all_binary[d] {
+                LabelKind::Binary
+            } else {
+                LabelKind::Graded
+            },
+            rows: used_rows[d],
+            prompts: 0,
+            split_prompts: [0; 3],
+        })
+        .collect();
+    for ex in &examples {
+        let info = &mut datasets[ex.dataset];
+        info.prompts += 1;
+        info.split_prompts[match ex.split {
+            Split::Train => 0,
+            Split::Validation => 1,
+            Split::Test => 2,
+        }] += 1;
+    }
+
+    Ok(TrainingData {
+        candidates,
+        datasets,
+        examples,
+        task_mapping,
+        skipped,
+        merged_duplicates,
+        ratios: *ratios,
+    })
+}
+
+/// A candidate's manifest entry: list price when the price table has it, else prices fitted
+/// to the table's costs (`cost ≈ a·input + b·output` by least squares), else unknown.
+fn candidate(name: &str, st: &ModelStats, prices: &PriceTable) -> CandidateModel {
+    let expected_output_tokens = if st.token_rows > 0 {
+        st.output_tokens / st.token_rows as f64
+    } else {
+        0.0
+    };
+    let price = prices.get(name).or_else(|| fitted_price(st));
+    CandidateModel {
+        name: name.to_string(),
+        input_usd_per_mtok: price.map(|p| p.input_usd_per_mtok),
+        output_usd_per_mtok: price.map(|p| p.output_usd_per_mtok),
+        expected_output_tokens,
+    }
+}
+
+fn fitted_price(st: &ModelStats) -> Option<Price> {
+    if st.cost_rows < 2 {
+        return None;
+    }
+    let det = st.ii * st.oo - st.io * st.io;
+    let per_mtok = |v: f64| (v * 1e6).max(0.0);
+    if det.abs() > 1e-9 * (st.ii * st.oo).max(1.0) {
+        let a = (st.ic * st.oo - st.oc * st.io) / det;
+        let b = (st.oc * st.ii - st.ic * st.io) / det;
+        if a >= 0.0 && b >= 0.0 && a.is_finite() && b.is_finite() {
+            return Some(Price {
+                input_usd_per_mtok: per_mtok(a),
+                output_usd_per_mtok: per_mtok(b),
+            });
+        }
+    }
+    // Degenerate design (e.g. output tokens proportional to input): one blended price.
+    let tokens = st.ii + 2.0 * st.io + st.oo;
+    (tokens > 0.0).then(|| {
+        let p = per_mtok((st.ic + st.oc) / tokens);
+        Price {
+            input_usd_per_mtok: p,
+            output_usd_per_mtok: p,
+        }
+    })
+}
+
+/// A batch of examples as tensors.
+#[derive(Debug, Clone)]
+pub struct RouterBatch<B: Backend> {
+    /// `[batch, width]`.
+    pub ids: Tensor<B, 2, Int>,
+    /// `[batch, width]`.
+    pub weights: Tensor<B, 2>,
+    /// `[batch, dense_dim]`.
+    pub dense: Tensor<B, 2>,
+    /// `[batch, n_candidates]`, normalised scores.
+    pub labels: Tensor<B, 2>,
+    /// `[batch, n_candidates]`, 1 where labelled.
+    pub mask: Tensor<B, 2>,
+    /// `[batch, n_tasks]`, one-hot task labels.
+    pub tasks: Tensor<B, 2>,
+}
+
+/// Turns examples into [`RouterBatch`]es. (burn's `Batcher` trait lives behind its
+/// `dataset` feature, which pulls a dataset library this crate does not need; the shape of
+/// the API is the same.)
+#[derive(Debug, Clone)]
+pub struct RouterBatcher {
+    pub n_candidates: usize,
+    pub n_tasks: usize,
+    pub dense_dim: usize,
+}
+
+impl RouterBatcher {
+    /// Packs `items` into tensors on `device`.
+    pub fn batch<B: Backend>(&self, items: &[&Example], device: &B::Device) -> RouterBatch<B> {
+        let rows: Vec<&Features> = items.iter().map(|e| &e.features).collect();
+        let (ids, weights, dense) = feature_tensors(&pack(&rows, self.dense_dim), device);
+        let b = items.len();
+        let mut labels = Vec::with_capacity(b * self.n_candidates);
+        let mut mask = Vec::with_capacity(b * self.n_candidates);
+        let mut tasks = vec![0f32; b * self.n_tasks];
+        for (i, e) in items.iter().enumerate() {
+            labels.extend(
+                e.labels
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(0.0))
+                    .take(self.n_candidates),
+            );
+            mask.extend(
+                e.mask
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(0.0))
+                    .take(self.n_candidates),
+            );
+            if e.task < self.n_tasks {
+                tasks[i * self.n_tasks + e.task] = 1.0;
+            }
+        }
+        let float = |v: Vec<f32>, cols: usize| {
+            Tensor::<B, 2>::from_data(TensorData::new(v, [b, cols]), device)
+        };
+        RouterBatch {
+            ids,
+            weights,
+            dense,
+            labels: float(labels, self.n_candidates),
+            mask: float(mask, self.n_candidates),
+            tasks: float(tasks, self.n_tasks),
+        }
+    }
+}
+
+/// Packs feature rows into one padded batch (id 0, weight 0), as the ONNX inputs expect.
+pub fn pack(rows: &[&Features], dense_dim: usize) -> FeatureBatch {
+    let width = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0).max(1);
+    let batch = rows.len();
+    let mut ids = vec![0i64; batch * width];
+    let mut weights = vec![0f32; batch * width];
+    let mut dense = vec![0f32; batch * dense_dim];
+    for (r, row) in rows.iter().enumerate() {
+        let k = row.ids.len().min(row.weights.len());
+        ids[r * width..r * width + k].copy_from_slice(&row.ids[..k]);
+        weights[r * width..r * width + k].copy_from_slice(&row.weights[..k]);
+        let d = row.dense.len().min(dense_dim);
+        dense[r * dense_dim..r * dense_dim + d].copy_from_slice(&row.dense[..d]);
+    }
+    FeatureBatch {
+        batch,
+        width,
+        ids,
+        weights,
+        dense,
+        dense_dim,
+    }
+}
+
+/// The three input tensors of a feature batch.
+pub fn feature_tensors<B: Backend>(
+    batch: &FeatureBatch,
+    device: &B::Device,
+) -> (Tensor<B, 2, Int>, Tensor<B, 2>, Tensor<B, 2>) {
+    let (b, w, d) = (batch.batch, batch.width, batch.dense_dim);
+    (
+        Tensor::from_data(TensorData::new(batch.ids.clone(), [b, w]), device),
+        Tensor::from_data(TensorData::new(batch.weights.clone(), [b, w]), device),
+        Tensor::from_data(TensorData::new(batch.dense.clone(), [b, d]), device),
+    )
+}
+
+/// The distinct categories per dataset (for reports).
+pub fn categories(data: &TrainingData) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for e in &data.examples {
+        if let Some(c) = &e.category {
+            out.entry(data.datasets[e.dataset].name.clone())
+                .or_default()
+                .insert(c.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use models::FeaturizerConfig;
+
+    fn row<'a>(
+        dataset: &'a str,
+        prompt: &'a str,
+        id: &'a str,
+        model: &'a str,
+        score: Option<f64>,
+    ) -> Row<'a> {
+        Row {
+            dataset,
+            prompt_id: id,
+            prompt,
+            category: Some("high_school_mathematics"),
+            model,
+            score,
+            input_tokens: 100,
+            output_tokens: 50,
+            cost: None,
+        }
+    }
+
+    /// Prompt ids whose split is train under the default ratios.
+    fn train_ids(k: usize) -> Vec<String> {
+        (0..)
+            .map(|i| format!("{i:016x}"))
+            .filter(|id| split_of(id, &SplitRatios::default()) == Split::Train)
+            .take(k)
+            .collect()
+    }
+
+    #[test]
+    fn missing_outcomes_are_masked_and_duplicates_averaged() {
+        let ids = train_ids(2);
+        let rows = vec![
+            row("mmlu", "p0", &ids[0], "b", Some(1.0)),
+            row("mmlu", "p0", &ids[0], "a", Some(0.0)),
+            row("mmlu", "p0", &ids[0], "a", Some(1.0)),
+            row("mmlu", "p1", &ids[1], "b", Some(0.0)),
+            row("mmlu", "p1", &ids[1], "c", None),
+            row("mt_bench", "p1", &ids[1], "a", Some(0.5)),
+        ];
+        let prices = PriceTable::from_entries([(
+            "a",
+            Price {
+                input_usd_per_mtok: 1.0,
+                output_usd_per_mtok: 2.0,
+            },
+        )]);
+        let data = build_from_rows(
+            &rows,
+            &Featurizer::new(FeaturizerConfig::default()),
+            &prices,
+            &SplitRatios::default(),
+        )
+        .unwrap();
+        assert_eq!(data.candidate_names(), ["a", "b"]);
+        assert_eq!(data.candidates[0].input_usd_per_mtok, Some(1.0));
+        assert_eq!(data.candidates[1].input_usd_per_mtok, None);
+        assert_eq!(data.candidates[0].expected_output_tokens, 50.0);
+        assert_eq!(
+            data.examples.len(),
+            3,
+            "(mmlu,p0), (mmlu,p1), (mt_bench,p1)"
+        );
+        let p0 = &data.examples[0];
+        assert_eq!(p0.labels, [0.5, 1.0]);
+        assert_eq!(p0.mask, [1.0, 1.0]);
+        assert_eq!(p0.costs[0], Some(0.0002));
+        let p1 = &data.examples[1];
+        assert_eq!(p1.mask, [0.0, 1.0]);
+        assert_eq!(data.merged_duplicates, 1);
+        assert_eq!(data.skipped.total(), 1);
+        assert_eq!(data.datasets[0].label_kind, LabelKind::Binary);
+        assert_eq!(data.datasets[1].label_kind, LabelKind::Graded);
+        assert_eq!(taxonomy::TASKS[p0.task], "math");
+        assert!(!p0.features.ids.is_empty());
+    }
+
+    #[test]
+    fn batcher_pads_and_one_hots() {
+        let ids = train_ids(2);
+        let rows = vec![
+            row("gsm8k", "a short prompt", &ids[0], "m", Some(1.0)),
+            row(
+                "gsm8k",
+                "a much longer prompt with many more words in it",
+                &ids[1],
+                "m",
+                Some(0.0),
+            ),
+        ];
+        let data = build_from_rows(
+            &rows,
+            &Featurizer::new(FeaturizerConfig::default()),
+            &PriceTable::empty(),
+            &SplitRatios::default(),
+        )
+        .unwrap();
+        let batcher = RouterBatcher {
+            n_candidates: 1,
+            n_tasks: taxonomy::TASKS.len(),
+            dense_dim: 12,
+        };
+        let items: Vec<&Example> = data.examples.iter().collect();
+        let batch: RouterBatch<NdArray<f32>> = batcher.batch(&items, &Default::default());
+        let width = data
+            .examples
+            .iter()
+            .map(|e| e.features.ids.len())
+            .max()
+            .unwrap();
+        assert_eq!(batch.ids.dims(), [2, width]);
+        assert_eq!(
+            batch.labels.into_data().to_vec::<f32>().unwrap(),
+            [1.0, 0.0]
+        );
+        let tasks = batch.tasks.into_data().to_vec::<f32>().unwrap();
+        assert_eq!(tasks.iter().sum::<f32>(), 2.0);
+        assert_eq!(tasks[taxonomy::task_index("math").unwrap()], 1.0);
+    }
+}
