@@ -41,6 +41,11 @@ fn bench(c: &mut Criterion) {
     c.bench_function("onnx_only/500_chars", |b| {
         b.iter(|| scorer.score_features(black_box(&features)).unwrap())
     });
+    // Width 1: the fixed cost of one ONNX Runtime call.
+    let empty = scorer.featurizer().featurize_batch(&[""]);
+    c.bench_function("onnx_only/empty_prompt", |b| {
+        b.iter(|| scorer.score_features(black_box(&empty)).unwrap())
+    });
     c.bench_function("featurize_and_onnx/500_chars", |b| {
         b.iter(|| scorer.score(black_box(&prompt)).unwrap())
     });
