@@ -467,6 +467,13 @@ fn multi_view(
                 "cheapest".to_string(),
                 summarize_multi(&[cheap], best, cost_lo, cost_hi, cheap.quality),
             ));
+            // RouterBench's "zero router": no prompt information, just a random mix of
+            // single models on their convex hull — the bar a router must clear on AIQ.
+            let single_points: Vec<CostQuality> = singles.iter().map(|s| s.1).collect();
+            summaries.push((
+                "zero_router".to_string(),
+                summarize_multi(&single_points, best, cost_lo, cost_hi, best.quality),
+            ));
         }
     }
     let random = sweep::random_point(table, eval, &candidates);

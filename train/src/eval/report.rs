@@ -180,7 +180,10 @@ pub fn report_markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
          fraction of strong calls recovering x of the gap. Multi-model view: λ sweep of the \
          serve policy (utility = q − λ·cost); AIQ = mean achievable quality over the \
          normalised cost range (cheapest → most expensive single model) on the \
-         non-decreasing convex hull; costs are realised USD per prompt.\n"
+         non-decreasing convex hull (budgets below a method's cheapest point count 0, so a \
+         single model's AIQ is its quality times the share of the range above its cost); \
+         zero_router = random mixes of single models (their hull); random = a uniformly \
+         random labelled model per prompt; costs are realised USD per prompt.\n"
     );
     for r in results {
         let _ = writeln!(s, "## {}\n", r.key);
