@@ -54,8 +54,8 @@ pub struct LoadReport {
 
 impl LoadReport {
     /// Reports of one dataset key.
-    pub fn for_dataset<'a>(&'a self, dataset: &'a str) -> impl Iterator<Item = &'a SetReport> {
-        self.sets.iter().filter(move |s| s.dataset == dataset)
+    pub fn for_dataset(&self, dataset: &str) -> Vec<&SetReport> {
+        self.sets.iter().filter(|s| s.dataset == dataset).collect()
     }
 
     pub fn total_rows(&self) -> usize {
