@@ -23,7 +23,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/decisions/{id}", get(routes::decisions::get_decision))
         .route("/v1/models", get(routes::catalog::list_models))
         .route("/admin/reload", post(routes::admin::reload))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_key));
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            require_key,
+        ));
     let open = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
@@ -33,16 +36,27 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
-        .layer(middleware::from_fn_with_state(Arc::clone(&state), count_requests))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            count_requests,
+        ))
         .with_state(state)
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError::NoRoute(format!("no route for {} {}", req.method(), req.uri().path()))
+    ApiError::NoRoute(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
 }
 
 async fn method_not_allowed(req: Request) -> Response {
-    let err = ApiError::bad_request(format!("{} is not allowed on {}", req.method(), req.uri().path()));
+    let err = ApiError::bad_request(format!(
+        "{} is not allowed on {}",
+        req.method(),
+        req.uri().path()
+    ));
     let mut resp = err.into_response();
     *resp.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
     resp
@@ -57,10 +71,16 @@ async fn require_key(State(state): State<Arc<AppState>>, req: Request, next: Nex
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     match presented {
-        None => ApiError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into()).into_response(),
+        None => {
+            ApiError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into())
+                .into_response()
+        }
         Some(key) if state.key_is_valid(key) => next.run(req).await,
         Some(_) => ApiError::Unauthorized("invalid API key".into()).into_response(),
     }

@@ -47,7 +47,8 @@ fn endpoint_for(name: &str) -> (&'static Endpoint, String, u32) {
             "gpt35_turbo_instruct" => "gpt-3.5-turbo-instruct".to_string(),
             other => other.replace('_', "-"),
         };
-        let ctx = if lower.contains("1106") || lower.contains("turbo") && lower.starts_with("gpt-4") {
+        let ctx = if lower.contains("1106") || lower.contains("turbo") && lower.starts_with("gpt-4")
+        {
             128_000
         } else if lower.starts_with("gpt-3.5") || lower.starts_with("gpt35") {
             16_385
@@ -57,11 +58,19 @@ fn endpoint_for(name: &str) -> (&'static Endpoint, String, u32) {
         return (&OPENAI, upstream, ctx);
     }
     if lower.starts_with("claude") {
-        let ctx = if lower.contains("2.1") { 200_000 } else { 100_000 };
+        let ctx = if lower.contains("2.1") {
+            200_000
+        } else {
+            100_000
+        };
         return (&ANTHROPIC, name.to_string(), ctx);
     }
     if lower.starts_with("gemini") {
-        let ctx = if lower.contains("pro") { 2_000_000 } else { 1_000_000 };
+        let ctx = if lower.contains("pro") {
+            2_000_000
+        } else {
+            1_000_000
+        };
         return (&GOOGLE, name.to_string(), ctx);
     }
     let ctx = if lower.contains("llama-3_1") || lower.contains("llama-3.1") {
@@ -141,13 +150,20 @@ mod tests {
         let gpt = &config.models["gpt-4-1106-preview"].providers[0];
         assert_eq!(gpt.base_url, "https://api.openai.com/v1");
         assert_eq!(gpt.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
-        assert_eq!(config.models["claude-2"].providers[0].api_key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
+        assert_eq!(
+            config.models["claude-2"].providers[0]
+                .api_key_env
+                .as_deref(),
+            Some("ANTHROPIC_API_KEY")
+        );
         assert_eq!(
             config.models["mistralai/Mixtral-8x7B-Instruct-v0.1"].providers[0].base_url,
             "https://api.together.xyz/v1"
         );
         assert_eq!(
-            config.check_router_coverage(&["gpt-4-1106-preview".into(), "mystery".into()]).unwrap(),
+            config
+                .check_router_coverage(&["gpt-4-1106-preview".into(), "mystery".into()])
+                .unwrap(),
             vec!["mystery".to_string()]
         );
     }

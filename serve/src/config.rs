@@ -394,7 +394,10 @@ impl Config {
         if let Some(var) = &self.auth.api_keys_env
             && var.trim().is_empty()
         {
-            problem("auth.api_keys_env".into(), "must name an environment variable".into());
+            problem(
+                "auth.api_keys_env".into(),
+                "must name an environment variable".into(),
+            );
         }
         for (i, key) in self.auth.api_keys.iter().enumerate() {
             if key.trim().is_empty() {
@@ -402,28 +405,46 @@ impl Config {
             }
         }
         if self.audit.max_file_bytes < 1024 {
-            problem("audit.max_file_bytes".into(), "must be at least 1024".into());
+            problem(
+                "audit.max_file_bytes".into(),
+                "must be at least 1024".into(),
+            );
         }
         if self.audit.queue_capacity == 0 {
             problem("audit.queue_capacity".into(), "must be at least 1".into());
         }
         if self.audit.fsync_interval_ms == 0 {
-            problem("audit.fsync_interval_ms".into(), "must be at least 1".into());
+            problem(
+                "audit.fsync_interval_ms".into(),
+                "must be at least 1".into(),
+            );
         }
         if self.limits.max_body_bytes < 1024 {
-            problem("limits.max_body_bytes".into(), "must be at least 1024".into());
+            problem(
+                "limits.max_body_bytes".into(),
+                "must be at least 1024".into(),
+            );
         }
         if self.limits.max_concurrency == 0 {
             problem("limits.max_concurrency".into(), "must be at least 1".into());
         }
         if self.breaker.failure_threshold == 0 {
-            problem("breaker.failure_threshold".into(), "must be at least 1".into());
+            problem(
+                "breaker.failure_threshold".into(),
+                "must be at least 1".into(),
+            );
         }
         if !(self.breaker.cooldown_secs.is_finite() && self.breaker.cooldown_secs > 0.0) {
-            problem("breaker.cooldown_secs".into(), "must be a positive number of seconds".into());
+            problem(
+                "breaker.cooldown_secs".into(),
+                "must be a positive number of seconds".into(),
+            );
         }
         if self.models.is_empty() {
-            problem("models".into(), "the catalog is empty: add at least one [models.<name>]".into());
+            problem(
+                "models".into(),
+                "the catalog is empty: add at least one [models.<name>]".into(),
+            );
         }
         let mut provider_names: BTreeMap<String, String> = BTreeMap::new();
         for (name, model) in &self.models {
@@ -435,14 +456,23 @@ impl Config {
                 problem(format!("{at}.context_length"), "must be at least 1".into());
             }
             if model.providers.is_empty() {
-                problem(format!("{at}.providers"), "no provider: add at least one [[models.<name>.providers]]".into());
+                problem(
+                    format!("{at}.providers"),
+                    "no provider: add at least one [[models.<name>.providers]]".into(),
+                );
             }
             for (i, p) in model.providers.iter().enumerate() {
                 let pat = format!("{at}.providers[{i}]");
                 if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
-                    problem(format!("{pat}.base_url"), format!("`{}` is not an http(s) URL", p.base_url));
+                    problem(
+                        format!("{pat}.base_url"),
+                        format!("`{}` is not an http(s) URL", p.base_url),
+                    );
                 } else if reqwest::Url::parse(&p.base_url).is_err() {
-                    problem(format!("{pat}.base_url"), format!("`{}` is not a valid URL", p.base_url));
+                    problem(
+                        format!("{pat}.base_url"),
+                        format!("`{}` is not a valid URL", p.base_url),
+                    );
                 }
                 if let Some(var) = &p.api_key_env
                     && (var.trim().is_empty() || var.contains('='))
@@ -459,15 +489,26 @@ impl Config {
                     ("output_usd_per_mtok", p.output_usd_per_mtok),
                 ] {
                     if !(v.is_finite() && v >= 0.0) {
-                        problem(format!("{pat}.{field}"), format!("price must be a finite non-negative number, got {v}"));
+                        problem(
+                            format!("{pat}.{field}"),
+                            format!("price must be a finite non-negative number, got {v}"),
+                        );
                     }
                 }
                 if !(p.timeout_secs.is_finite() && p.timeout_secs > 0.0) {
-                    problem(format!("{pat}.timeout_secs"), "must be a positive number of seconds".into());
+                    problem(
+                        format!("{pat}.timeout_secs"),
+                        "must be a positive number of seconds".into(),
+                    );
                 }
                 let key = format!("{name}@{}", p.display_name());
                 if let Some(prev) = provider_names.insert(key.clone(), pat.clone()) {
-                    problem(format!("{pat}.name"), format!("provider `{key}` is also defined at `{prev}`: give one a distinct `name`"));
+                    problem(
+                        format!("{pat}.name"),
+                        format!(
+                            "provider `{key}` is also defined at `{prev}`: give one a distinct `name`"
+                        ),
+                    );
                 }
             }
         }
@@ -519,7 +560,10 @@ fn check_weights(w: &ObjectiveWeights, at: &str, problem: &mut impl FnMut(String
         ("latency_per_s", w.latency_per_s),
     ] {
         if !(v.is_finite() && v >= 0.0) {
-            problem(format!("{at}.{field}"), format!("must be a finite non-negative number, got {v}"));
+            problem(
+                format!("{at}.{field}"),
+                format!("must be a finite non-negative number, got {v}"),
+            );
         }
     }
 }
@@ -538,10 +582,19 @@ fn toml_key(name: &str) -> String {
 }
 
 fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let at_line = |span: Option<std::ops::Range<usize>>| {
+        span.map(|r| {
+            let before = &text[..r.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!(" (line {line}, column {col})")
+        })
+        .unwrap_or_default()
+    };
     let deserializer = toml::Deserializer::parse(text).map_err(|e| ConfigError::Parse {
         file: file.to_string(),
         path: ".".into(),
-        message: e.to_string().trim().to_string(),
+        message: format!("{}{}", e.message().trim(), at_line(e.span())),
     })?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -549,7 +602,7 @@ fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         ConfigError::Parse {
             file: file.to_string(),
             path,
-            message: inner.message().trim().to_string(),
+            message: format!("{}{}", inner.message().trim(), at_line(inner.span())),
         }
     })
 }

@@ -36,7 +36,12 @@ pub fn objective_of(spec: &ObjectiveSpec) -> Objective {
 
 /// A record for a new request, before any decision: id, time, prompt id (and the prompt
 /// itself only when `log_prompts`).
-pub fn new_record(endpoint: &str, req: &ChatRequest, objective: &ObjectiveSpec, log_prompts: bool) -> DecisionRecord {
+pub fn new_record(
+    endpoint: &str,
+    req: &ChatRequest,
+    objective: &ObjectiveSpec,
+    log_prompts: bool,
+) -> DecisionRecord {
     let prompt = req.routed_prompt();
     DecisionRecord {
         id: uuid::Uuid::now_v7().to_string(),
@@ -78,7 +83,11 @@ pub fn new_record(endpoint: &str, req: &ChatRequest, objective: &ObjectiveSpec, 
 /// Checks the model names a request mentions: `models[i]` must be in the catalog (404
 /// otherwise, as for `model`); `route.candidates` / `route.exclude` must name a catalog
 /// model or a router candidate (400, a typo would silently change the decision).
-pub fn check_names(req: &ChatRequest, upstreams: &Upstreams, router: &LoadedRouter) -> Result<(), ApiError> {
+pub fn check_names(
+    req: &ChatRequest,
+    upstreams: &Upstreams,
+    router: &LoadedRouter,
+) -> Result<(), ApiError> {
     if let ModelChoice::Named(name) = &req.model
         && !upstreams.models.contains_key(name)
     {
@@ -87,7 +96,9 @@ pub fn check_names(req: &ChatRequest, upstreams: &Upstreams, router: &LoadedRout
     for (i, name) in req.models.iter().enumerate() {
         if !upstreams.models.contains_key(name) {
             return Err(ApiError::BadRequest {
-                message: format!("The model `{name}` in `models[{i}]` does not exist in this gateway's catalog."),
+                message: format!(
+                    "The model `{name}` in `models[{i}]` does not exist in this gateway's catalog."
+                ),
                 param: Some(format!("models[{i}]")),
             });
         }
@@ -101,9 +112,13 @@ pub fn check_names(req: &ChatRequest, upstreams: &Upstreams, router: &LoadedRout
             ));
         }
     }
-    let known = |n: &str| upstreams.models.contains_key(n) || router.candidates.iter().any(|c| c.name == n);
+    let known =
+        |n: &str| upstreams.models.contains_key(n) || router.candidates.iter().any(|c| c.name == n);
     for (field, names) in [
-        ("route.candidates", req.route.candidates.as_deref().unwrap_or(&[])),
+        (
+            "route.candidates",
+            req.route.candidates.as_deref().unwrap_or(&[]),
+        ),
         ("route.exclude", req.route.exclude.as_slice()),
     ] {
         for (i, name) in names.iter().enumerate() {
@@ -120,7 +135,11 @@ pub fn check_names(req: &ChatRequest, upstreams: &Upstreams, router: &LoadedRout
 
 /// Scores the routed prompt, inline or on tokio's blocking pool; returns the prediction
 /// and the time it took.
-pub async fn score(router: &Arc<LoadedRouter>, prompt: String, on_blocking_pool: bool) -> Result<(Prediction, Duration), ApiError> {
+pub async fn score(
+    router: &Arc<LoadedRouter>,
+    prompt: String,
+    on_blocking_pool: bool,
+) -> Result<(Prediction, Duration), ApiError> {
     let started = Instant::now();
     let prediction = if on_blocking_pool {
         let router = Arc::clone(router);
@@ -130,7 +149,8 @@ pub async fn score(router: &Arc<LoadedRouter>, prompt: String, on_blocking_pool:
     } else {
         router.score(&prompt)
     };
-    let prediction = prediction.map_err(|e| ApiError::Internal(format!("the router could not score the prompt: {e}")))?;
+    let prediction = prediction
+        .map_err(|e| ApiError::Internal(format!("the router could not score the prompt: {e}")))?;
     Ok((prediction, started.elapsed()))
 }
 
@@ -212,7 +232,10 @@ pub fn decide_auto(
                 ));
             } else if usable.is_empty() {
                 let names: Vec<&str> = model.providers.iter().map(|p| p.name.as_str()).collect();
-                input.unavailable = Some(format!("circuit breaker open for every provider ({})", names.join(", ")));
+                input.unavailable = Some(format!(
+                    "circuit breaker open for every provider ({})",
+                    names.join(", ")
+                ));
             }
             input
         })
@@ -221,7 +244,10 @@ pub fn decide_auto(
     let mut allowed = req.route.candidates.clone();
     if !req.models.is_empty() {
         allowed = Some(match allowed {
-            Some(list) => list.into_iter().filter(|m| req.models.contains(m)).collect(),
+            Some(list) => list
+                .into_iter()
+                .filter(|m| req.models.contains(m))
+                .collect(),
             None => req.models.clone(),
         });
     }
@@ -240,7 +266,12 @@ pub fn decide_auto(
         // OpenRouter semantics: after the router's choice, fall back in the caller's order.
         let eligible: Vec<String> = order.clone();
         order = std::iter::once(winner.clone())
-            .chain(req.models.iter().filter(|m| **m != winner && eligible.contains(m)).cloned())
+            .chain(
+                req.models
+                    .iter()
+                    .filter(|m| **m != winner && eligible.contains(m))
+                    .cloned(),
+            )
             .collect();
     }
 

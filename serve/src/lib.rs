@@ -41,9 +41,14 @@ pub use state::AppState;
 
 /// Serves on `listener` until `state.shutdown` is cancelled, then drains in-flight
 /// requests (at most `drain` long) and flushes the decision log.
-pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener, drain: Duration) -> std::io::Result<()> {
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    drain: Duration,
+) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
-    let server = axum::serve(listener, app(Arc::clone(&state))).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = axum::serve(listener, app(Arc::clone(&state)))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let result = tokio::select! {
         r = server => r,
         () = async {
@@ -55,7 +60,10 @@ pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener, drai
         }
     };
     let st = Arc::clone(&state);
-    if tokio::task::spawn_blocking(move || st.audit.shutdown_blocking()).await.is_err() {
+    if tokio::task::spawn_blocking(move || st.audit.shutdown_blocking())
+        .await
+        .is_err()
+    {
         tracing::error!("flushing the decision log failed");
     }
     result

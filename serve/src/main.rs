@@ -49,10 +49,21 @@ async fn main() -> anyhow::Result<()> {
     let mut config = match &cli.config {
         Some(path) => Config::load(path)?,
         None => {
-            let dir = resolve_router_dir(cli.router_dir.clone().unwrap_or_else(|| DEFAULT_ROUTER_DIR.into()));
-            let router = LoadedRouter::load_dir(&dir)
-                .with_context(|| format!("loading the default router from {} (pass --router-dir or --config)", dir.display()))?;
-            tracing::info!("no --config: using the built-in catalog of {}'s candidates", router.name);
+            let dir = resolve_router_dir(
+                cli.router_dir
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ROUTER_DIR.into()),
+            );
+            let router = LoadedRouter::load_dir(&dir).with_context(|| {
+                format!(
+                    "loading the default router from {} (pass --router-dir or --config)",
+                    dir.display()
+                )
+            })?;
+            tracing::info!(
+                "no --config: using the built-in catalog of {}'s candidates",
+                router.name
+            );
             builtin::builtin_config(&router.candidates)
         }
     };
@@ -62,14 +73,24 @@ async fn main() -> anyhow::Result<()> {
     config.router_dir = resolve_router_dir(cli.router_dir.clone().unwrap_or(config.router_dir));
 
     let shutdown = CancellationToken::new();
-    let state = AppState::new(config.clone(), dir_loader(config.router_dir.clone()), shutdown.clone())?;
+    let state = AppState::new(
+        config.clone(),
+        dir_loader(config.router_dir.clone()),
+        shutdown.clone(),
+    )?;
     let report = state.router_report();
     tracing::info!(router = %report.router, candidates = report.candidates.len(), unroutable = ?report.unroutable, dir = %config.router_dir.display(), "router loaded");
     if cli.check {
         #[allow(clippy::print_stdout)]
         {
-            println!("configuration OK: {} models in the catalog; router `{}` with {} candidates ({} unroutable: {:?})",
-                config.models.len(), report.router, report.candidates.len(), report.unroutable.len(), report.unroutable);
+            println!(
+                "configuration OK: {} models in the catalog; router `{}` with {} candidates ({} unroutable: {:?})",
+                config.models.len(),
+                report.router,
+                report.candidates.len(),
+                report.unroutable.len(),
+                report.unroutable
+            );
         }
         state.audit.shutdown_blocking();
         return Ok(());
@@ -82,7 +103,12 @@ async fn main() -> anyhow::Result<()> {
 
     let mut tasks = JoinSet::new();
     tasks.spawn(signals(Arc::clone(&state), shutdown.clone()));
-    let result = serve::serve(Arc::clone(&state), listener, Duration::from_secs(cli.drain_secs)).await;
+    let result = serve::serve(
+        Arc::clone(&state),
+        listener,
+        Duration::from_secs(cli.drain_secs),
+    )
+    .await;
     shutdown.cancel();
     tasks.shutdown().await;
     tracing::info!("stopped; decision log flushed");
@@ -102,7 +128,10 @@ fn resolve_router_dir(dir: PathBuf) -> PathBuf {
 /// SIGTERM / ctrl-c start the drain; SIGHUP reloads the router.
 async fn signals(state: Arc<AppState>, shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers; use ctrl-c");
         let _ = tokio::signal::ctrl_c().await;
         shutdown.cancel();

@@ -16,8 +16,8 @@ pub const ROUTER_BUCKETS: &[f64] = &[
 
 /// Buckets (seconds) for request and upstream latencies.
 pub const LATENCY_BUCKETS: &[f64] = &[
-    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-    10.0, 30.0, 60.0, 120.0,
+    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0, 60.0, 120.0,
 ];
 
 /// A monotonically increasing counter.
@@ -83,7 +83,11 @@ impl Histogram {
     /// The `q` quantile (0..=1) estimated by linear interpolation inside the bucket, as
     /// Prometheus' `histogram_quantile` does; `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        let counts: Vec<u64> = self.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
         quantile_from_buckets(self.bounds, &counts, q)
     }
 
@@ -91,10 +95,18 @@ impl Histogram {
         let mut cumulative = 0u64;
         for (i, bound) in self.bounds.iter().enumerate() {
             cumulative += self.counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{}le=\"{bound}\"}} {cumulative}", comma(labels));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{}le=\"{bound}\"}} {cumulative}",
+                comma(labels)
+            );
         }
         cumulative += self.counts[self.bounds.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{}le=\"+Inf\"}} {cumulative}", comma(labels));
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{}le=\"+Inf\"}} {cumulative}",
+            comma(labels)
+        );
         let sum = f64::from_bits(self.sum_bits.load(Ordering::Relaxed));
         let _ = writeln!(out, "{name}_sum{} {sum}", braces(labels));
         let _ = writeln!(out, "{name}_count{} {}", braces(labels), self.count());
@@ -171,7 +183,11 @@ impl<T> Family<T> {
             return Arc::clone(m);
         }
         let mut members = self.members.write().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(members.entry(key).or_insert_with(|| Arc::new((self.make)())))
+        Arc::clone(
+            members
+                .entry(key)
+                .or_insert_with(|| Arc::new((self.make)())),
+        )
     }
 
     fn snapshot(&self) -> Vec<(String, Arc<T>)> {
@@ -194,7 +210,9 @@ impl<T> Family<T> {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Every metric the gateway exports.
@@ -246,19 +264,75 @@ impl Metrics {
     /// The Prometheus text exposition; `extra` adds gauges computed at scrape time.
     pub fn render(&self, gauges: &[Gauge]) -> String {
         let mut out = String::with_capacity(8 * 1024);
-        counters(&mut out, "arbiter_requests_total", "HTTP requests by endpoint and status.", &self.requests);
-        histograms(&mut out, "arbiter_request_duration_seconds", "Time from request to response head, by endpoint.", &self.request_duration);
-        header(&mut out, "arbiter_router_duration_seconds", "The router's own time per routed request: scoring plus policy.", "histogram");
-        self.router_duration.render(&mut out, "arbiter_router_duration_seconds", "");
-        counters(&mut out, "arbiter_decisions_total", "Routing decisions by winning model.", &self.decisions);
-        header(&mut out, "arbiter_fallbacks_total", "Requests answered by another model or provider than the first choice.", "counter");
+        counters(
+            &mut out,
+            "arbiter_requests_total",
+            "HTTP requests by endpoint and status.",
+            &self.requests,
+        );
+        histograms(
+            &mut out,
+            "arbiter_request_duration_seconds",
+            "Time from request to response head, by endpoint.",
+            &self.request_duration,
+        );
+        header(
+            &mut out,
+            "arbiter_router_duration_seconds",
+            "The router's own time per routed request: scoring plus policy.",
+            "histogram",
+        );
+        self.router_duration
+            .render(&mut out, "arbiter_router_duration_seconds", "");
+        counters(
+            &mut out,
+            "arbiter_decisions_total",
+            "Routing decisions by winning model.",
+            &self.decisions,
+        );
+        header(
+            &mut out,
+            "arbiter_fallbacks_total",
+            "Requests answered by another model or provider than the first choice.",
+            "counter",
+        );
         let _ = writeln!(out, "arbiter_fallbacks_total {}", self.fallbacks.get());
-        counters(&mut out, "arbiter_upstream_requests_total", "Upstream attempts by provider and outcome.", &self.upstream_requests);
-        counters(&mut out, "arbiter_upstream_errors_total", "Upstream failures by provider and kind.", &self.upstream_errors);
-        histograms(&mut out, "arbiter_upstream_duration_seconds", "Successful upstream calls, to the last byte.", &self.upstream_duration);
-        counters(&mut out, "arbiter_breaker_opened_total", "Times a provider's circuit breaker opened.", &self.breaker_opened);
-        counters(&mut out, "arbiter_audit_records_total", "Decision records queued for the log, or dropped because the queue was full.", &self.audit_records);
-        counters(&mut out, "arbiter_router_reloads_total", "Router artifact reloads by result.", &self.reloads);
+        counters(
+            &mut out,
+            "arbiter_upstream_requests_total",
+            "Upstream attempts by provider and outcome.",
+            &self.upstream_requests,
+        );
+        counters(
+            &mut out,
+            "arbiter_upstream_errors_total",
+            "Upstream failures by provider and kind.",
+            &self.upstream_errors,
+        );
+        histograms(
+            &mut out,
+            "arbiter_upstream_duration_seconds",
+            "Successful upstream calls, to the last byte.",
+            &self.upstream_duration,
+        );
+        counters(
+            &mut out,
+            "arbiter_breaker_opened_total",
+            "Times a provider's circuit breaker opened.",
+            &self.breaker_opened,
+        );
+        counters(
+            &mut out,
+            "arbiter_audit_records_total",
+            "Decision records queued for the log, or dropped because the queue was full.",
+            &self.audit_records,
+        );
+        counters(
+            &mut out,
+            "arbiter_router_reloads_total",
+            "Router artifact reloads by result.",
+            &self.reloads,
+        );
         let mut last = "";
         for g in gauges {
             if g.name != last {

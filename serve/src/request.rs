@@ -12,7 +12,14 @@ use crate::error::ApiError;
 pub const AUTO_MODEL: &str = "auto";
 
 /// Roles a chat message may have.
-const ROLES: [&str; 6] = ["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: [&str; 6] = [
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 /// A parsed chat-completions request.
 #[derive(Debug, Clone)]
@@ -142,7 +149,10 @@ pub fn parse_chat_request(mut body: Map<String, Value>) -> Result<ChatRequest, A
                     other => {
                         return Err(ApiError::bad_param(
                             format!("models[{i}]"),
-                            format!("`models[{i}]` must be a model name, got {}", type_name(other)),
+                            format!(
+                                "`models[{i}]` must be a model name, got {}",
+                                type_name(other)
+                            ),
                         ));
                     }
                 }
@@ -155,7 +165,10 @@ pub fn parse_chat_request(mut body: Map<String, Value>) -> Result<ChatRequest, A
         Some(other) => {
             return Err(ApiError::bad_param(
                 "models",
-                format!("`models` must be a list of model names, got {}", type_name(&other)),
+                format!(
+                    "`models` must be a list of model names, got {}",
+                    type_name(&other)
+                ),
             ));
         }
     };
@@ -179,14 +192,20 @@ pub fn parse_chat_request(mut body: Map<String, Value>) -> Result<ChatRequest, A
             Some(other) => {
                 return Err(ApiError::bad_param(
                     "stream_options.include_usage",
-                    format!("`stream_options.include_usage` must be a boolean, got {}", type_name(other)),
+                    format!(
+                        "`stream_options.include_usage` must be a boolean, got {}",
+                        type_name(other)
+                    ),
                 ));
             }
         },
         Some(other) => {
             return Err(ApiError::bad_param(
                 "stream_options",
-                format!("`stream_options` must be an object, got {}", type_name(other)),
+                format!(
+                    "`stream_options` must be an object, got {}",
+                    type_name(other)
+                ),
             ));
         }
     };
@@ -224,7 +243,9 @@ fn parse_route(value: Value) -> Result<RouteOptions, ApiError> {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(ApiError::bad_param(
                     format!("route.objective.{field}"),
-                    format!("`route.objective.{field}` must be a finite non-negative number, got {v}"),
+                    format!(
+                        "`route.objective.{field}` must be a finite non-negative number, got {v}"
+                    ),
                 ));
             }
         }
@@ -292,7 +313,10 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
             Some(other) => {
                 return Err(ApiError::bad_param(
                     format!("messages[{i}].role"),
-                    format!("`messages[{i}].role` must be a string, got {}", type_name(other)),
+                    format!(
+                        "`messages[{i}].role` must be a string, got {}",
+                        type_name(other)
+                    ),
                 ));
             }
             None => {
@@ -335,7 +359,10 @@ fn content_parts_text(parts: &[Value], i: usize) -> Result<String, ApiError> {
         let Value::Object(part) = part else {
             return Err(ApiError::bad_param(
                 format!("messages[{i}].content[{j}]"),
-                format!("`messages[{i}].content[{j}]` must be an object, got {}", type_name(part)),
+                format!(
+                    "`messages[{i}].content[{j}]` must be an object, got {}",
+                    type_name(part)
+                ),
             ));
         };
         match part.get("type") {
@@ -424,23 +451,50 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (json!({"messages": [{"role": "user", "content": "a"}]}), "model"),
+            (
+                json!({"messages": [{"role": "user", "content": "a"}]}),
+                "model",
+            ),
             (json!({"model": 3, "messages": []}), "model"),
             (json!({"model": "auto", "messages": []}), "messages"),
-            (json!({"model": "auto", "messages": [{"role": "user", "content": 5}]}), "messages[0].content"),
-            (json!({"model": "auto", "messages": [{"role": "robot", "content": "a"}]}), "messages[0].role"),
-            (json!({"model": "auto", "messages": [{"role": "user", "content": "a"}], "route": {"objective": "speed"}}), "route.objective"),
-            (json!({"model": "auto", "messages": [{"role": "user", "content": "a"}], "route": {"bogus": 1}}), "route"),
-            (json!({"model": "auto", "messages": [{"role": "user", "content": "a"}], "route": {"min_quality": 2.0}}), "route.min_quality"),
-            (json!({"model": "auto", "messages": [{"role": "user", "content": "a"}], "models": [1]}), "models[0]"),
-            (json!({"model": "auto", "messages": [{"role": "user", "content": "a"}], "stream": "yes"}), "stream"),
+            (
+                json!({"model": "auto", "messages": [{"role": "user", "content": 5}]}),
+                "messages[0].content",
+            ),
+            (
+                json!({"model": "auto", "messages": [{"role": "robot", "content": "a"}]}),
+                "messages[0].role",
+            ),
+            (
+                json!({"model": "auto", "messages": [{"role": "user", "content": "a"}], "route": {"objective": "speed"}}),
+                "route.objective",
+            ),
+            (
+                json!({"model": "auto", "messages": [{"role": "user", "content": "a"}], "route": {"bogus": 1}}),
+                "route",
+            ),
+            (
+                json!({"model": "auto", "messages": [{"role": "user", "content": "a"}], "route": {"min_quality": 2.0}}),
+                "route.min_quality",
+            ),
+            (
+                json!({"model": "auto", "messages": [{"role": "user", "content": "a"}], "models": [1]}),
+                "models[0]",
+            ),
+            (
+                json!({"model": "auto", "messages": [{"role": "user", "content": "a"}], "stream": "yes"}),
+                "stream",
+            ),
         ];
         for (body, param) in cases {
             let err = parse(body.clone()).unwrap_err();
             let out = err.body();
             assert_eq!(err.status(), 400, "{body}");
             let got = out["error"]["param"].as_str().unwrap_or("");
-            assert!(got.starts_with(param), "{body}: param {got} should start with {param}");
+            assert!(
+                got.starts_with(param),
+                "{body}: param {got} should start with {param}"
+            );
         }
     }
 }

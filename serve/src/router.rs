@@ -70,7 +70,11 @@ impl LoadedRouter {
             source,
         })?;
         let manifest = scorer.manifest().clone();
-        Ok(LoadedRouter::new(&manifest, Box::new(scorer), Some(dir.to_path_buf())))
+        Ok(LoadedRouter::new(
+            &manifest,
+            Box::new(scorer),
+            Some(dir.to_path_buf()),
+        ))
     }
 
     /// Candidate names in output order.

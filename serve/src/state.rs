@@ -81,7 +81,11 @@ pub struct RouterReport {
 impl AppState {
     /// Builds the state: loads the router with `loader`, checks it against the catalog,
     /// opens the decision log, builds the HTTP client.
-    pub fn new(config: Config, loader: RouterLoader, shutdown: CancellationToken) -> Result<Arc<AppState>, StartError> {
+    pub fn new(
+        config: Config,
+        loader: RouterLoader,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<AppState>, StartError> {
         let router = loader()?;
         let report = coverage(&config, &router)?;
         if !report.unroutable.is_empty() {
@@ -113,7 +117,8 @@ impl AppState {
     /// Loads a fresh router and swaps it in; on failure the current one stays.
     pub fn reload(&self) -> Result<RouterReport, RouterLoadError> {
         let result = (self.loader)().and_then(|router| {
-            let report = coverage(&self.config, &router).map_err(|e| RouterLoadError::Other(e.to_string()))?;
+            let report = coverage(&self.config, &router)
+                .map_err(|e| RouterLoadError::Other(e.to_string()))?;
             self.router.store(Arc::new(router));
             Ok(report)
         });
@@ -150,9 +155,9 @@ impl AppState {
 
     /// Checks a presented key in constant time per configured key.
     pub fn key_is_valid(&self, presented: &str) -> bool {
-        self.client_keys
-            .iter()
-            .fold(false, |ok, key| ok | constant_time_eq(key.as_bytes(), presented.as_bytes()))
+        self.client_keys.iter().fold(false, |ok, key| {
+            ok | constant_time_eq(key.as_bytes(), presented.as_bytes())
+        })
     }
 
     /// The objective a request gets when it names none.
@@ -166,11 +171,15 @@ impl AppState {
             Ok(()) => self.metrics.audit_records.with(&["queued"]).inc(),
             Err(SubmitError::QueueFull) => {
                 self.metrics.audit_records.with(&["dropped"]).inc();
-                tracing::warn!("decision log queue full: record dropped from the file (kept in memory)");
+                tracing::warn!(
+                    "decision log queue full: record dropped from the file (kept in memory)"
+                );
             }
             Err(SubmitError::Closed) => {
                 self.metrics.audit_records.with(&["dropped"]).inc();
-                tracing::warn!("decision log closed: record dropped from the file (kept in memory)");
+                tracing::warn!(
+                    "decision log closed: record dropped from the file (kept in memory)"
+                );
             }
         }
     }

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use record::{Attempt, CandidateRecord, ConstraintsRecord, DecisionRecord, Scores, TaskGuess, Usage};
+pub use record::{
+    Attempt, CandidateRecord, ConstraintsRecord, DecisionRecord, Scores, TaskGuess, Usage,
+};
 use writer::{Writer, WriterMsg};
 
 use crate::config::AuditConfig;
@@ -37,7 +39,9 @@ pub struct AuditLog {
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("AuditLog")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 

@@ -54,7 +54,11 @@ pub struct Writer {
 
 impl Writer {
     /// Prepares the directory (created if missing) and opens the first file.
-    pub fn open(dir: &Path, max_file_bytes: u64, fsync_interval: Duration) -> std::io::Result<Writer> {
+    pub fn open(
+        dir: &Path,
+        max_file_bytes: u64,
+        fsync_interval: Duration,
+    ) -> std::io::Result<Writer> {
         std::fs::create_dir_all(dir)?;
         let mut w = Writer {
             dir: dir.to_path_buf(),

@@ -16,5 +16,9 @@ pub async fn reload(State(state): State<Arc<AppState>>) -> Result<Json<RouterRep
         .await
         .map_err(|e| ApiError::Internal(format!("reload task failed: {e}")))?
         .map(Json)
-        .map_err(|e| ApiError::Internal(format!("router reload failed (the previous router stays in service): {e}")))
+        .map_err(|e| {
+            ApiError::Internal(format!(
+                "router reload failed (the previous router stays in service): {e}"
+            ))
+        })
 }

@@ -21,7 +21,10 @@ use crate::upstream::Provider;
 use crate::upstream::forward::{self, Answer, Plan, StreamEnd};
 
 /// The handler.
-pub async fn chat_completions(State(state): State<Arc<AppState>>, JsonObject(body): JsonObject) -> Result<Response, ApiError> {
+pub async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
     let arrived = Instant::now();
     let permit = state.permit()?;
     let req = parse_chat_request(body)?;
@@ -31,7 +34,10 @@ pub async fn chat_completions(State(state): State<Arc<AppState>>, JsonObject(bod
         record.outcome = "no_candidate".into();
         record.latency_ms = Some(ms_since(arrived));
         let headers = arbiter_headers(&record.id, None);
-        let err = ApiError::NoCandidate(format!("no model can serve this request: {}", record.reason));
+        let err = ApiError::NoCandidate(format!(
+            "no model can serve this request: {}",
+            record.reason
+        ));
         state.submit(record);
         return Ok((headers, err).into_response());
     }
@@ -57,20 +63,38 @@ pub async fn chat_completions(State(state): State<Arc<AppState>>, JsonObject(bod
             let summary: Vec<String> = record
                 .attempts
                 .iter()
-                .map(|a| format!("{}@{}: {}", a.model, a.provider, a.error.as_deref().unwrap_or(&a.outcome)))
+                .map(|a| {
+                    format!(
+                        "{}@{}: {}",
+                        a.model,
+                        a.provider,
+                        a.error.as_deref().unwrap_or(&a.outcome)
+                    )
+                })
                 .collect();
             let headers = arbiter_headers(&record.id, None);
-            let err = ApiError::UpstreamFailed(format!("every upstream attempt failed: {}", summary.join("; ")));
+            let err = ApiError::UpstreamFailed(format!(
+                "every upstream attempt failed: {}",
+                summary.join("; ")
+            ));
             state.submit(record);
             Ok((headers, err).into_response())
         }
-        Some(Answer::Json { provider, body, usage }) => {
+        Some(Answer::Json {
+            provider,
+            body,
+            usage,
+        }) => {
             settle(&mut record, &provider, usage, "ok", arrived);
             let headers = arbiter_headers(&record.id, Some(&provider.model));
             state.submit(record);
             Ok((headers, Json(body)).into_response())
         }
-        Some(Answer::Rejected { provider, status, body }) => {
+        Some(Answer::Rejected {
+            provider,
+            status,
+            body,
+        }) => {
             settle(&mut record, &provider, None, "upstream_rejected", arrived);
             let headers = arbiter_headers(&record.id, Some(&provider.model));
             state.submit(record);
@@ -81,7 +105,10 @@ pub async fn chat_completions(State(state): State<Arc<AppState>>, JsonObject(bod
             let provider = Arc::clone(&start.provider);
             record.model = Some(provider.model.clone());
             let mut headers = arbiter_headers(&record.id, Some(&provider.model));
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             let st = Arc::clone(&state);
             let on_end = Box::new(move |end: StreamEnd| {
@@ -100,16 +127,27 @@ pub async fn chat_completions(State(state): State<Arc<AppState>>, JsonObject(bod
                 }
                 st.submit(record);
             });
-            let body = Body::from_stream(forward::body_stream(start, Arc::clone(&state.metrics), on_end));
+            let body = Body::from_stream(forward::body_stream(
+                start,
+                Arc::clone(&state.metrics),
+                on_end,
+            ));
             Ok((headers, body).into_response())
         }
     }
 }
 
-fn settle(record: &mut DecisionRecord, provider: &Provider, usage: Option<Usage>, outcome: &str, arrived: Instant) {
+fn settle(
+    record: &mut DecisionRecord,
+    provider: &Provider,
+    usage: Option<Usage>,
+    outcome: &str,
+    arrived: Instant,
+) {
     record.model = Some(provider.model.clone());
     record.usage = usage;
-    record.cost_usd = usage.map(|u| provider.cost_usd(u.prompt_tokens as f64, u.completion_tokens as f64));
+    record.cost_usd =
+        usage.map(|u| provider.cost_usd(u.prompt_tokens as f64, u.completion_tokens as f64));
     record.outcome = outcome.to_string();
     record.latency_ms = Some(ms_since(arrived));
 }

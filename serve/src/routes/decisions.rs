@@ -10,7 +10,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The record, from memory or from the log files.
-pub async fn get_decision(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<DecisionRecord>, ApiError> {
+pub async fn get_decision(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<DecisionRecord>, ApiError> {
     state
         .audit
         .get(&id)

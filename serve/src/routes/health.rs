@@ -28,7 +28,11 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         .map(|p| p.label.as_str())
         .collect();
     if state.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "draining"}))).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "draining"})),
+        )
+            .into_response();
     }
     Json(json!({
         "status": "ready",
@@ -71,7 +75,10 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         }
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(&gauges),
     )
         .into_response()

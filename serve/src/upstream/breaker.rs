@@ -2,7 +2,8 @@
 //! open breaker is skipped for `cooldown`, then lets exactly one probe through
 //! (half-open); the probe's success closes it, its failure opens it for another cool-down.
 //!
-//! Time is `tokio::time::Instant`, so tests drive it with tokio's paused clock.
+//! Every method has an `_at(now)` form taking the time explicitly, so tests drive the
+//! clock without sleeping (the workspace's tokio has no `test-util` paused clock).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -57,10 +58,15 @@ impl Breaker {
 
     /// The state now, without claiming the half-open probe (for decisions and `/readyz`).
     pub fn state(&self) -> BreakerState {
+        self.state_at(Instant::now())
+    }
+
+    /// [`Breaker::state`] at `now`.
+    pub fn state_at(&self, now: Instant) -> BreakerState {
         let inner = self.lock();
         match *inner {
             Inner::Closed { .. } => BreakerState::Closed,
-            Inner::Open { until } if Instant::now() < until => BreakerState::Open,
+            Inner::Open { until } if now < until => BreakerState::Open,
             Inner::Open { .. } => BreakerState::HalfOpen,
             Inner::HalfOpen { probe_in_flight } => {
                 if probe_in_flight {
@@ -75,11 +81,16 @@ impl Breaker {
     /// Asks to send a request: true when closed, or when this caller gets the one
     /// half-open probe. Every `true` must be followed by `record_success` or `record_failure`.
     pub fn try_acquire(&self) -> bool {
+        self.try_acquire_at(Instant::now())
+    }
+
+    /// [`Breaker::try_acquire`] at `now`.
+    pub fn try_acquire_at(&self, now: Instant) -> bool {
         let mut inner = self.lock();
         match *inner {
             Inner::Closed { .. } => true,
             Inner::Open { until } => {
-                if Instant::now() >= until {
+                if now >= until {
                     *inner = Inner::HalfOpen {
                         probe_in_flight: true,
                     };
@@ -110,6 +121,11 @@ impl Breaker {
 
     /// The request failed; returns true when this failure opened the breaker.
     pub fn record_failure(&self) -> bool {
+        self.record_failure_at(Instant::now())
+    }
+
+    /// [`Breaker::record_failure`] at `now`.
+    pub fn record_failure_at(&self, now: Instant) -> bool {
         let mut inner = self.lock();
         match *inner {
             Inner::Closed {
@@ -118,7 +134,7 @@ impl Breaker {
                 let n = consecutive_failures.saturating_add(1);
                 if n >= self.threshold {
                     *inner = Inner::Open {
-                        until: Instant::now() + self.cooldown,
+                        until: now + self.cooldown,
                     };
                     true
                 } else {
@@ -130,7 +146,7 @@ impl Breaker {
             }
             Inner::HalfOpen { .. } | Inner::Open { .. } => {
                 *inner = Inner::Open {
-                    until: Instant::now() + self.cooldown,
+                    until: now + self.cooldown,
                 };
                 true
             }
@@ -152,37 +168,46 @@ impl Breaker {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn opens_after_threshold_then_probes_after_cooldown() {
+    #[test]
+    fn opens_after_threshold_then_probes_after_cooldown() {
+        let t0 = Instant::now();
+        let later = |s: u64| t0 + Duration::from_secs(s);
         let b = Breaker::new(3, Duration::from_secs(10));
-        assert!(b.try_acquire());
-        assert!(!b.record_failure());
-        assert!(!b.record_failure());
-        assert_eq!(b.state(), BreakerState::Closed);
-        assert!(b.record_failure());
-        assert_eq!(b.state(), BreakerState::Open);
-        assert!(!b.try_acquire());
+        assert!(b.try_acquire_at(t0));
+        assert!(!b.record_failure_at(t0));
+        assert!(!b.record_failure_at(t0));
+        assert_eq!(b.state_at(t0), BreakerState::Closed);
+        assert!(b.record_failure_at(t0));
+        assert_eq!(b.state_at(later(1)), BreakerState::Open);
+        assert!(!b.try_acquire_at(later(1)));
 
-        tokio::time::advance(Duration::from_secs(11)).await;
-        assert_eq!(b.state(), BreakerState::HalfOpen);
-        assert!(b.try_acquire(), "one probe goes through");
-        assert!(!b.try_acquire(), "only one probe at a time");
-        b.record_failure();
-        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.state_at(later(11)), BreakerState::HalfOpen);
+        assert!(b.try_acquire_at(later(11)), "one probe goes through");
+        assert!(!b.try_acquire_at(later(11)), "only one probe at a time");
+        b.record_failure_at(later(11));
+        assert_eq!(b.state_at(later(12)), BreakerState::Open);
 
-        tokio::time::advance(Duration::from_secs(11)).await;
-        assert!(b.try_acquire());
+        assert!(b.try_acquire_at(later(22)));
         b.record_success();
-        assert_eq!(b.state(), BreakerState::Closed);
-        assert!(b.try_acquire());
+        assert_eq!(b.state_at(later(22)), BreakerState::Closed);
+        assert!(b.try_acquire_at(later(22)));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn success_resets_the_count() {
+    #[test]
+    fn success_resets_the_count_and_release_frees_the_probe() {
+        let t0 = Instant::now();
         let b = Breaker::new(2, Duration::from_secs(1));
-        b.record_failure();
+        b.record_failure_at(t0);
         b.record_success();
-        b.record_failure();
-        assert_eq!(b.state(), BreakerState::Closed);
+        b.record_failure_at(t0);
+        assert_eq!(b.state_at(t0), BreakerState::Closed);
+        b.record_failure_at(t0);
+        let t2 = t0 + Duration::from_secs(2);
+        assert!(b.try_acquire_at(t2));
+        b.release();
+        assert!(
+            b.try_acquire_at(t2),
+            "an abandoned probe does not keep the breaker shut"
+        );
     }
 }

@@ -46,7 +46,10 @@ pub async fn send(
     body: &Map<String, Value>,
 ) -> Result<reqwest::Response, Failure> {
     let mut body = body.clone();
-    body.insert("model".into(), Value::String(provider.upstream_model.clone()));
+    body.insert(
+        "model".into(),
+        Value::String(provider.upstream_model.clone()),
+    );
     let mut req = client.post(&provider.url).json(&body);
     if let Some(key) = &provider.api_key {
         req = req.bearer_auth(key.expose());
@@ -94,7 +97,10 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Reads a whole body within the provider's timeout.
-pub async fn read_body(provider: &Provider, resp: reqwest::Response) -> Result<bytes::Bytes, Failure> {
+pub async fn read_body(
+    provider: &Provider,
+    resp: reqwest::Response,
+) -> Result<bytes::Bytes, Failure> {
     match tokio::time::timeout(provider.timeout, resp.bytes()).await {
         Err(_) => Err(Failure {
             kind: "timeout",

@@ -97,7 +97,10 @@ pub async fn forward(upstreams: &Upstreams, metrics: &Metrics, plan: Plan) -> Fo
         };
         for provider in &model.providers {
             if let Some(var) = &provider.missing_key_env {
-                attempts.push(skipped(provider, format!("environment variable {var} is not set")));
+                attempts.push(skipped(
+                    provider,
+                    format!("environment variable {var} is not set"),
+                ));
                 continue;
             }
             if !provider.breaker.try_acquire() {
@@ -105,7 +108,15 @@ pub async fn forward(upstreams: &Upstreams, metrics: &Metrics, plan: Plan) -> Fo
                 continue;
             }
             let started = Instant::now();
-            let result = attempt(upstreams, provider, &body, plan.stream, plan.include_usage, started).await;
+            let result = attempt(
+                upstreams,
+                provider,
+                &body,
+                plan.stream,
+                plan.include_usage,
+                started,
+            )
+            .await;
             let latency_ms = started.elapsed().as_secs_f64() * 1e3;
             match result {
                 Ok(answer) => {
@@ -113,7 +124,10 @@ pub async fn forward(upstreams: &Upstreams, metrics: &Metrics, plan: Plan) -> Fo
                         Answer::Rejected { status, .. } => ("rejected", Some(*status)),
                         _ => ("ok", Some(200)),
                     };
-                    metrics.upstream_requests.with(&[&provider.label, outcome]).inc();
+                    metrics
+                        .upstream_requests
+                        .with(&[&provider.label, outcome])
+                        .inc();
                     if !plan.stream {
                         // Streams settle the breaker and the latency average when they end.
                         provider.breaker.record_success();
@@ -160,7 +174,10 @@ pub async fn forward(upstreams: &Upstreams, metrics: &Metrics, plan: Plan) -> Fo
 }
 
 fn record_failure(metrics: &Metrics, provider: &Provider, kind: &str) {
-    metrics.upstream_requests.with(&[&provider.label, kind]).inc();
+    metrics
+        .upstream_requests
+        .with(&[&provider.label, kind])
+        .inc();
     metrics.upstream_errors.with(&[&provider.label, kind]).inc();
     if provider.breaker.record_failure() {
         metrics.breaker_opened.with(&[&provider.label]).inc();
@@ -195,7 +212,11 @@ async fn attempt(
             return Err(Failure {
                 kind: "http_error",
                 status: Some(status.as_u16()),
-                message: format!("HTTP {}: {}", status.as_u16(), client::error_excerpt(provider, &bytes)),
+                message: format!(
+                    "HTTP {}: {}",
+                    status.as_u16(),
+                    client::error_excerpt(provider, &bytes)
+                ),
             });
         }
         let body = match serde_json::from_slice::<Value>(&bytes) {
@@ -369,15 +390,18 @@ pub fn body_stream(
             }
             return Some((Ok(first), b));
         }
-        if b.on_end.is_none() {
-            return None;
-        }
+        // Ended (DONE, error or timeout): nothing more to send.
+        b.on_end.as_ref()?;
         loop {
             match tokio::time::timeout(b.timeout, b.upstream.next()).await {
                 Ok(Some(Ok(chunk))) => {
                     let out = b.rewriter.push(&chunk);
                     if b.rewriter.done {
-                        let outcome = if b.rewriter.error.is_some() { "stream_error" } else { "ok" };
+                        let outcome = if b.rewriter.error.is_some() {
+                            "stream_error"
+                        } else {
+                            "ok"
+                        };
                         let err = b.rewriter.error.clone();
                         b.end(outcome, err);
                         return Some((Ok(out), b));

@@ -139,7 +139,11 @@ fn find_boundary(buf: &[u8]) -> Option<(usize, usize)> {
         if buf[i] == b'\n' && buf[i + 1] == b'\n' {
             return Some((i, 2));
         }
-        if buf[i] == b'\r' && buf[i + 1] == b'\n' && buf.get(i + 2) == Some(&b'\r') && buf.get(i + 3) == Some(&b'\n') {
+        if buf[i] == b'\r'
+            && buf[i + 1] == b'\n'
+            && buf.get(i + 2) == Some(&b'\r')
+            && buf.get(i + 3) == Some(&b'\n')
+        {
             return Some((i, 4));
         }
         i += 1;

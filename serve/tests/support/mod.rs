@@ -25,9 +25,9 @@ use axum::routing::post;
 use bytes::Bytes;
 use models::{CandidateModel, Manifest, Prediction, Scorer, ScorerError};
 use serde_json::{Value, json};
+use serve::AppState;
 use serve::config::Config;
 use serve::router::{LoadedRouter, RouterLoader};
-use serve::AppState;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -133,7 +133,9 @@ async fn handle(State(inner): State<Arc<StubInner>>, body: axum::Json<Value>) ->
         .unwrap_or_else(|| inner.default.lock().unwrap().clone());
     let model = body["model"].as_str().unwrap_or("").to_string();
     let stream = body["stream"].as_bool().unwrap_or(false);
-    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
+    let include_usage = body["stream_options"]["include_usage"]
+        .as_bool()
+        .unwrap_or(false);
     let text = format!("Hello from {}", inner.name);
     match behavior {
         Behavior::Fail(status) => {
@@ -146,8 +148,13 @@ async fn handle(State(inner): State<Arc<StubInner>>, body: axum::Json<Value>) ->
         }
         Behavior::Hangup => {
             // A body that errors at once: hyper aborts the connection with no response.
-            let s = futures::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("hangup")) });
-            Response::builder().status(200).body(Body::from_stream(s)).unwrap()
+            let s = futures::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::other("hangup"))
+            });
+            Response::builder()
+                .status(200)
+                .body(Body::from_stream(s))
+                .unwrap()
         }
         Behavior::Stall(d) => {
             tokio::time::sleep(d).await;
@@ -155,7 +162,9 @@ async fn handle(State(inner): State<Arc<StubInner>>, body: axum::Json<Value>) ->
         }
         Behavior::Ok => answer(&model, &text, stream, include_usage, None),
         Behavior::DieMidStream => answer(&model, &text, true, include_usage, Some(Mid::Die)),
-        Behavior::StallMidStream(d) => answer(&model, &text, true, include_usage, Some(Mid::Stall(d))),
+        Behavior::StallMidStream(d) => {
+            answer(&model, &text, true, include_usage, Some(Mid::Stall(d)))
+        }
     }
 }
 
@@ -164,7 +173,13 @@ enum Mid {
     Stall(Duration),
 }
 
-fn answer(model: &str, text: &str, stream: bool, include_usage: bool, mid: Option<Mid>) -> Response {
+fn answer(
+    model: &str,
+    text: &str,
+    stream: bool,
+    include_usage: bool,
+    mid: Option<Mid>,
+) -> Response {
     let usage = json!({"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16});
     if !stream {
         return axum::Json(json!({
@@ -181,7 +196,10 @@ fn answer(model: &str, text: &str, stream: bool, include_usage: bool, mid: Optio
         json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     };
-    let mut events: Vec<Value> = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    let mut events: Vec<Value> = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
     for word in text.split_inclusive(' ') {
         events.push(chunk(json!({"content": word}), Value::Null));
     }
@@ -194,17 +212,25 @@ fn answer(model: &str, text: &str, stream: bool, include_usage: bool, mid: Optio
         .map(|e| Bytes::from(format!("data: {e}\n\n")))
         .collect();
     frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    let s = futures::stream::unfold((frames.into_iter().enumerate(), mid), |(mut it, mid)| async move {
-        let (i, frame) = it.next()?;
-        match &mid {
-            Some(Mid::Die) if i == 2 => {
-                return Some((Err(std::io::Error::other("stub died mid-stream")), (it, mid)));
+    let s = futures::stream::unfold(
+        (frames.into_iter().enumerate(), mid),
+        |(mut it, mid)| async move {
+            let (i, frame) = it.next()?;
+            match &mid {
+                Some(Mid::Die) if i == 2 => {
+                    // Let the first frames reach the client before dying.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    return Some((
+                        Err(std::io::Error::other("stub died mid-stream")),
+                        (it, mid),
+                    ));
+                }
+                Some(Mid::Stall(d)) if i == 2 => tokio::time::sleep(*d).await,
+                _ => {}
             }
-            Some(Mid::Stall(d)) if i == 2 => tokio::time::sleep(*d).await,
-            _ => {}
-        }
-        Some((Ok::<Bytes, std::io::Error>(frame), (it, mid)))
-    });
+            Some((Ok::<Bytes, std::io::Error>(frame), (it, mid)))
+        },
+    );
     Response::builder()
         .status(200)
         .header("content-type", "text/event-stream")
@@ -233,9 +259,16 @@ impl Scorer for KeywordScorer {
                     .map_or_else(|| self.base.clone(), |(_, q)| q.clone());
                 let mut task_probs = vec![0.5 / (self.n_tasks as f32 - 1.0); self.n_tasks];
                 // "math" when the prompt has a digit, else "general" (the last task).
-                let top = if p.chars().any(|c| c.is_ascii_digit()) { 0 } else { self.n_tasks - 1 };
+                let top = if p.chars().any(|c| c.is_ascii_digit()) {
+                    0
+                } else {
+                    self.n_tasks - 1
+                };
                 task_probs[top] = 0.5;
-                Prediction { quality, task_probs }
+                Prediction {
+                    quality,
+                    task_probs,
+                }
             })
             .collect())
     }
@@ -249,7 +282,11 @@ pub fn test_candidates() -> Vec<CandidateModel> {
         output_usd_per_mtok: Some(o),
         expected_output_tokens: 200.0,
     };
-    vec![c("big", 10.0, 30.0), c("mid", 1.0, 2.0), c("small", 0.2, 0.2)]
+    vec![
+        c("big", 10.0, 30.0),
+        c("mid", 1.0, 2.0),
+        c("small", 0.2, 0.2),
+    ]
 }
 
 /// Quality `big` 0.9, `mid` 0.8, `small` 0.6; prompts with "easy" make them all 0.95/0.95/0.94.
@@ -274,7 +311,13 @@ pub fn test_loader() -> RouterLoader {
 
 /// A known-good config: `big`, `mid`, `small`, each served by its stub (big also by a
 /// second, backup stub), no client keys, the log in `log_dir`.
-pub fn test_config_toml(big: &str, big_backup: &str, mid: &str, small: &str, log_dir: &std::path::Path) -> String {
+pub fn test_config_toml(
+    big: &str,
+    big_backup: &str,
+    mid: &str,
+    small: &str,
+    log_dir: &std::path::Path,
+) -> String {
     format!(
         r#"
 listen = "127.0.0.1:0"
@@ -352,7 +395,11 @@ impl Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mut server = JoinSet::new();
-        server.spawn(serve::serve(Arc::clone(&state), listener, Duration::from_secs(5)));
+        server.spawn(serve::serve(
+            Arc::clone(&state),
+            listener,
+            Duration::from_secs(5),
+        ));
         Gateway {
             url,
             state,
@@ -379,7 +426,13 @@ impl Harness {
         let mid = StubUpstream::start("mid", &mut tasks).await;
         let small = StubUpstream::start("small", &mut tasks).await;
         let log_dir = tempfile::tempdir().unwrap();
-        let toml = edit(test_config_toml(&big.base_url, &big_backup.base_url, &mid.base_url, &small.base_url, log_dir.path()));
+        let toml = edit(test_config_toml(
+            &big.base_url,
+            &big_backup.base_url,
+            &mid.base_url,
+            &small.base_url,
+            log_dir.path(),
+        ));
         let config = Config::from_toml_str(&toml, "test.toml").unwrap();
         let gateway = Gateway::start(config, test_loader()).await;
         Harness {
@@ -416,7 +469,9 @@ pub fn chat(model: &str, prompt: &str) -> Value {
 
 /// Asserts OpenAI's error shape and returns the error object.
 pub fn assert_openai_error(body: &Value) -> &serde_json::Map<String, Value> {
-    let err = body["error"].as_object().unwrap_or_else(|| panic!("not an OpenAI error: {body}"));
+    let err = body["error"]
+        .as_object()
+        .unwrap_or_else(|| panic!("not an OpenAI error: {body}"));
     assert!(err["message"].is_string(), "{body}");
     assert!(err["type"].is_string(), "{body}");
     assert!(err.contains_key("param"), "{body}");
