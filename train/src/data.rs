@@ -51,6 +51,8 @@ pub struct Example {
     pub prompt_id: String,
     pub prompt: String,
     pub category: Option<String>,
+    /// Estimated prompt tokens (for cost estimates, as the gateway makes them).
+    pub input_tokens: u32,
     pub features: Features,
     /// Normalised score per candidate (0 where masked).
     pub labels: Vec<f32>,
@@ -284,6 +286,7 @@ fn build_from_rows(
                 prompt_id: r.prompt_id.to_string(),
                 prompt: r.prompt.to_string(),
                 category: r.category.map(str::to_string),
+                input_tokens: r.input_tokens,
                 features: Features::default(),
                 labels: vec![0.0; n],
                 mask: vec![0.0; n],

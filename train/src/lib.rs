@@ -6,9 +6,15 @@
 //! - [`inference`]: running a trained network on examples or feature batches.
 //! - [`metrics`]: validation metrics (BCE, AUC, task accuracy).
 //! - [`onnx`]: the ONNX graph of that network and the artifact directory writer.
+//! - [`report`]: the short test-split evaluation printed after training.
+//! - [`run`]: the `train` command: data → examples → training → artifact → report.
+//! - [`eval`]: `train eval`, the offline evaluation (same scorer and policy as `serve`).
 pub mod data;
+pub mod eval;
 pub mod inference;
 pub mod metrics;
 pub mod model;
 pub mod onnx;
+pub mod report;
+pub mod run;
 pub mod training;

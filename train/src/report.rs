@@ -1,0 +1,282 @@
+//! The short evaluation printed after training, on the test split (prompts never trained on).
+//!
+//! Per dataset: the mean quality of the router's quality-objective pick, of the best single
+//! model and of the oracle; for two-model sets the APGR of threshold routing between them;
+//! for every set the cheapest cost-aware routing (a λ sweep through
+//! [`models::policy::decide`], the gateway's policy) that matches the best single model's
+//! quality, as a share of that model's cost. `train eval` is the full offline evaluation.
+
+use models::{CandidateInput, CandidateModel, Constraints, Objective, decide};
+
+use crate::data::{Example, TrainingData};
+use crate::inference::Predictions;
+
+/// One dataset's test-split figures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DatasetSummary {
+    pub dataset: String,
+    pub prompts: usize,
+    /// Mean normalised score of the router's pick under the quality objective.
+    pub router_quality: f64,
+    /// Mean realised cost (USD) of those picks, where known.
+    pub router_cost: Option<f64>,
+    pub best_single: String,
+    pub best_single_quality: f64,
+    pub best_single_cost: Option<f64>,
+    /// Mean of the best available outcome per prompt.
+    pub oracle_quality: f64,
+    /// Two-model sets: APGR of routing to the stronger model by predicted quality difference.
+    pub apgr: Option<f64>,
+    /// Least cost of a λ-sweep point whose quality reaches the best single model's, as a share
+    /// of the best single model's cost.
+    pub cost_share_at_best_quality: Option<f64>,
+}
+
+/// Summaries for every dataset that has test prompts; `predictions` are in `test` order.
+pub fn summarize(
+    data: &TrainingData,
+    test: &[&Example],
+    predictions: &Predictions,
+) -> Vec<DatasetSummary> {
+    let mut out = Vec::new();
+    for (d, info) in data.datasets.iter().enumerate() {
+        let rows: Vec<usize> = (0..test.len()).filter(|&i| test[i].dataset == d).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        out.push(summarize_dataset(
+            &info.name,
+            &data.candidates,
+            test,
+            predictions,
+            &rows,
+        ));
+    }
+    out
+}
+
+fn summarize_dataset(
+    name: &str,
+    candidates: &[CandidateModel],
+    test: &[&Example],
+    predictions: &Predictions,
+    rows: &[usize],
+) -> DatasetSummary {
+    let n = candidates.len();
+    let mut router = Mean::default();
+    let mut router_cost = Mean::default();
+    let mut oracle = Mean::default();
+    let mut per_model = vec![Mean::default(); n];
+    let mut per_model_cost = vec![Mean::default(); n];
+    for &i in rows {
+        let e = test[i];
+        let q = predictions.quality(i);
+        let labelled: Vec<usize> = e.labelled().collect();
+        let pick = labelled
+            .iter()
+            .copied()
+            .max_by(|&a, &b| q[a].total_cmp(&q[b]).then(b.cmp(&a)));
+        if let Some(p) = pick {
+            router.add(f64::from(e.labels[p]));
+            if let Some(c) = e.costs[p] {
+                router_cost.add(c);
+            }
+        }
+        oracle.add(
+            labelled
+                .iter()
+                .map(|&m| f64::from(e.labels[m]))
+                .fold(0.0, f64::max),
+        );
+        for &m in &labelled {
+            per_model[m].add(f64::from(e.labels[m]));
+            if let Some(c) = e.costs[m] {
+                per_model_cost[m].add(c);
+            }
+        }
+    }
+    // Best single model among those that answered most of the set.
+    let best = (0..n)
+        .filter(|&m| per_model[m].count * 2 >= rows.len())
+        .max_by(|&a, &b| per_model[a].mean().total_cmp(&per_model[b].mean()));
+    let present: Vec<usize> = (0..n).filter(|&m| per_model[m].count > 0).collect();
+    let apgr = if present.len() == 2 {
+        let (a, b) = (present[0], present[1]);
+        let (strong, weak) = if per_model[a].mean() >= per_model[b].mean() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        apgr(test, predictions, rows, strong, weak)
+    } else {
+        None
+    };
+    let cost_share = best.and_then(|b| {
+        let target = per_model[b].mean();
+        let best_cost = per_model_cost[b].value()?;
+        cheapest_matching(candidates, test, predictions, rows, target).map(|c| c / best_cost)
+    });
+    DatasetSummary {
+        dataset: name.to_string(),
+        prompts: rows.len(),
+        router_quality: router.mean(),
+        router_cost: router_cost.value(),
+        best_single: best.map_or_else(String::new, |b| candidates[b].name.clone()),
+        best_single_quality: best.map_or(f64::NAN, |b| per_model[b].mean()),
+        best_single_cost: best.and_then(|b| per_model_cost[b].value()),
+        oracle_quality: oracle.mean(),
+        apgr,
+        cost_share_at_best_quality: cost_share,
+    }
+}
+
+/// APGR of routing a growing share of prompts to `strong`, most confident first, over the
+/// prompts where both models have an outcome.
+fn apgr(
+    test: &[&Example],
+    predictions: &Predictions,
+    rows: &[usize],
+    strong: usize,
+    weak: usize,
+) -> Option<f64> {
+    let mut both: Vec<(f32, f64, f64)> = rows
+        .iter()
+        .filter(|&&i| test[i].mask[strong] > 0.0 && test[i].mask[weak] > 0.0)
+        .map(|&i| {
+            let q = predictions.quality(i);
+            (
+                q[strong] - q[weak],
+                f64::from(test[i].labels[strong]),
+                f64::from(test[i].labels[weak]),
+            )
+        })
+        .collect();
+    if both.is_empty() {
+        return None;
+    }
+    both.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let k = both.len() as f64;
+    let q_weak: f64 = both.iter().map(|r| r.2).sum::<f64>() / k;
+    let q_strong: f64 = both.iter().map(|r| r.1).sum::<f64>() / k;
+    let gap = q_strong - q_weak;
+    if gap <= 1e-9 {
+        return None;
+    }
+    // Quality after routing the first j prompts to the strong model, j = 0..=k.
+    let mut quality = q_weak;
+    let mut pgr = vec![0.0];
+    for r in &both {
+        quality += (r.1 - r.2) / k;
+        pgr.push((quality - q_weak) / gap);
+    }
+    // Trapezoid over the fraction routed to the strong model in [0, 1].
+    let area: f64 = pgr.windows(2).map(|w| (w[0] + w[1]) / 2.0).sum::<f64>() / k;
+    Some(area)
+}
+
+/// The least mean realised cost over a λ sweep whose mean quality reaches `target`.
+fn cheapest_matching(
+    candidates: &[CandidateModel],
+    test: &[&Example],
+    predictions: &Predictions,
+    rows: &[usize],
+    target: f64,
+) -> Option<f64> {
+    let lambdas =
+        std::iter::once(0.0).chain((0..48).map(|i| 10f64.powf(-1.0 + f64::from(i) * 0.125)));
+    let mut best: Option<f64> = None;
+    for lambda in lambdas {
+        let objective = Objective::Weighted {
+            quality: 1.0,
+            cost_per_usd: lambda,
+            latency_per_s: 0.0,
+        };
+        let (mut quality, mut cost, mut costed) = (Mean::default(), Mean::default(), true);
+        for &i in rows {
+            let e = test[i];
+            let q = predictions.quality(i);
+            let labelled: Vec<usize> = e.labelled().collect();
+            let inputs: Vec<CandidateInput> = labelled
+                .iter()
+                .map(|&m| {
+                    let c = &candidates[m];
+                    let est = c
+                        .input_usd_per_mtok
+                        .zip(c.output_usd_per_mtok)
+                        .map(|(pi, po)| {
+                            (f64::from(e.input_tokens) * pi + c.expected_output_tokens * po) / 1e6
+                        });
+                    CandidateInput {
+                        model: c.name.clone(),
+                        predicted_quality: f64::from(q[m]),
+                        est_cost_usd: est,
+                        est_latency_ms: None,
+                        unavailable: None,
+                    }
+                })
+                .collect();
+            let Some(w) = decide(&inputs, &objective, &Constraints::default()).winner else {
+                continue;
+            };
+            let m = labelled[w];
+            quality.add(f64::from(e.labels[m]));
+            match e.costs[m] {
+                Some(c) => cost.add(c),
+                None => costed = false,
+            }
+        }
+        if costed && quality.mean() >= target - 1e-9 {
+            let c = cost.mean();
+            best = Some(best.map_or(c, |b: f64| b.min(c)));
+        }
+    }
+    best
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Mean {
+    sum: f64,
+    count: usize,
+}
+
+impl Mean {
+    fn add(&mut self, v: f64) {
+        self.sum += v;
+        self.count += 1;
+    }
+
+    fn mean(&self) -> f64 {
+        if self.count == 0 {
+            f64::NAN
+        } else {
+            self.sum / self.count as f64
+        }
+    }
+
+    fn value(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.mean())
+    }
+}
+
+/// The summaries as a fixed-width text table.
+pub fn render(summaries: &[DatasetSummary]) -> String {
+    let mut s = format!(
+        "{:<12} {:>6} {:>8} {:>8} {:>8} {:>7} {:>10}  best single model\n",
+        "dataset", "prompts", "router", "best", "oracle", "APGR", "cost@best"
+    );
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0));
+    for d in summaries {
+        s.push_str(&format!(
+            "{:<12} {:>6} {:>8.4} {:>8.4} {:>8.4} {:>7} {:>10}  {}\n",
+            d.dataset,
+            d.prompts,
+            d.router_quality,
+            d.best_single_quality,
+            d.oracle_quality,
+            d.apgr.map_or("-".to_string(), |a| format!("{a:.3}")),
+            pct(d.cost_share_at_best_quality),
+            d.best_single
+        ));
+    }
+    s
+}
