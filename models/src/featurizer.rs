@@ -16,6 +16,7 @@
 //! No allocation per n-gram: n-grams are byte slices of one normalised buffer, counted in a
 //! reusable open-addressing table; per-thread scratch buffers are reused across calls.
 
+use std::borrow::Borrow;
 use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
@@ -210,15 +211,21 @@ pub struct FeatureBatch {
 }
 
 impl FeatureBatch {
-    /// Packs rows into a batch, padding sparse rows to the widest one.
-    /// Rows whose `dense` length differs from `dense_dim` are padded with 0 or truncated.
-    pub fn from_features(rows: &[Features], dense_dim: usize) -> FeatureBatch {
-        let width = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0).max(1);
+    /// Packs rows (`&[Features]` or `&[&Features]`) into a batch, padding sparse rows to the
+    /// widest one. Rows whose `dense` length differs from `dense_dim` are padded with 0 or truncated.
+    pub fn from_features<F: Borrow<Features>>(rows: &[F], dense_dim: usize) -> FeatureBatch {
+        let width = rows
+            .iter()
+            .map(|r| r.borrow().ids.len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let batch = rows.len();
         let mut ids = vec![0i64; batch * width];
         let mut weights = vec![0f32; batch * width];
         let mut dense = vec![0f32; batch * dense_dim];
         for (r, row) in rows.iter().enumerate() {
+            let row = row.borrow();
             let n = row.ids.len().min(row.weights.len());
             ids[r * width..r * width + n].copy_from_slice(&row.ids[..n]);
             weights[r * width..r * width + n].copy_from_slice(&row.weights[..n]);
@@ -822,6 +829,8 @@ mod tests {
             assert_eq!(dense, &row.dense[..]);
         }
         assert!(batch.row(3).is_none());
+        let refs: Vec<&Features> = rows.iter().collect();
+        assert_eq!(FeatureBatch::from_features(&refs, f.dense_dim()), batch);
         let empty = f.featurize_batch::<&str>(&[]);
         assert!(empty.is_empty());
         assert_eq!(empty.ids.len(), 0);
