@@ -282,7 +282,7 @@ pub fn decide_auto(
         .iter()
         .map(|c| CandidateRecord {
             model: c.model.clone(),
-            predicted_quality: c.predicted_quality,
+            predicted_quality: shortest(c.predicted_quality),
             est_cost_usd: c.est_cost_usd,
             est_latency_ms: c.est_latency_ms,
             utility: c.utility.is_finite().then_some(c.utility),
@@ -301,7 +301,7 @@ pub fn decide_auto(
         .and_then(|(i, p)| {
             router.tasks.get(i).map(|name| TaskGuess {
                 name: name.clone(),
-                probability: f64::from(*p),
+                probability: clean(*p),
             })
         });
     record.scores = Some(Scores {
@@ -309,13 +309,13 @@ pub fn decide_auto(
             .candidates
             .iter()
             .zip(&prediction.quality)
-            .map(|(c, q)| (c.name.clone(), f64::from(*q)))
+            .map(|(c, q)| (c.name.clone(), clean(*q)))
             .collect(),
         task_probs: router
             .tasks
             .iter()
             .zip(&prediction.task_probs)
-            .map(|(t, p)| (t.clone(), f64::from(*p)))
+            .map(|(t, p)| (t.clone(), clean(*p)))
             .collect::<BTreeMap<_, _>>(),
     });
     order
@@ -334,4 +334,15 @@ pub fn plan_named(name: &str, req: &ChatRequest, record: &mut DecisionRecord) ->
     record.model = Some(name.to_string());
     record.fallback_order = order.clone();
     order
+}
+
+/// An f32 score as the f64 with the same shortest decimal form (`0.9`, not
+/// `0.8999999761581421`), for records people read. The policy itself sees the exact value.
+fn clean(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::from(v))
+}
+
+/// [`clean`] for a value that went through the policy as f64 (it came from an f32).
+fn shortest(v: f64) -> f64 {
+    clean(v as f32)
 }

@@ -501,6 +501,8 @@ async fn the_audit_record_is_complete_and_survives_a_restart() {
         .unwrap()
         .to_string();
     let rec = decision_when_settled(&h, &id).await;
+    // The sample record in serve/README.md is this output.
+    println!("{}", serde_json::to_string_pretty(&rec).unwrap());
     assert_eq!(rec["id"], id.as_str());
     assert_eq!(rec["model"], "mid");
     assert_eq!(rec["task"]["name"], "math");
