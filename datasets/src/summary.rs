@@ -32,6 +32,13 @@ pub struct DatasetSummary {
 }
 
 #[derive(Default)]
+struct PerDataset<'a> {
+    prompts: HashSet<&'a str>,
+    models: BTreeMap<&'a str, Acc>,
+    rows: usize,
+}
+
+#[derive(Default)]
 struct Acc {
     outcomes: usize,
     score_sum: f64,
@@ -47,7 +54,7 @@ pub fn summarize(frame: &DataFrame, report: &LoadReport) -> PolarsResult<Vec<Dat
     let scores = frame.column(schema::SCORE)?.f64()?;
     let costs = frame.column(schema::COST_USD)?.f64()?;
 
-    let mut per: HashMap<&str, (HashSet<&str>, BTreeMap<&str, Acc>, usize)> = HashMap::new();
+    let mut per: HashMap<&str, PerDataset> = HashMap::new();
     for ((((d, id), m), s), c) in datasets
         .iter()
         .zip(ids.iter())
@@ -59,9 +66,9 @@ pub fn summarize(frame: &DataFrame, report: &LoadReport) -> PolarsResult<Vec<Dat
             continue;
         };
         let entry = per.entry(d).or_default();
-        entry.0.insert(id);
-        entry.2 += 1;
-        let acc = entry.1.entry(m).or_default();
+        entry.prompts.insert(id);
+        entry.rows += 1;
+        let acc = entry.models.entry(m).or_default();
         acc.outcomes += 1;
         acc.score_sum += s.unwrap_or(0.0);
         if let Some(c) = c {
@@ -89,7 +96,11 @@ pub fn summarize(frame: &DataFrame, report: &LoadReport) -> PolarsResult<Vec<Dat
                 }
             }
         }
-        let (prompts, accs, rows) = per.remove(dataset).unwrap_or_default();
+        let PerDataset {
+            prompts,
+            models: accs,
+            rows,
+        } = per.remove(dataset).unwrap_or_default();
         let models = accs
             .into_iter()
             .map(|(model, acc)| ModelSummary {

@@ -1,5 +1,6 @@
 //! Random and truncated bytes in place of each loader's files: every load returns Ok or
 //! Err, never panics.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 
@@ -54,7 +55,12 @@ proptest! {
 fn random_parquet_bytes_never_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("x.parquet");
-    for bytes in [&b""[..], b"PAR1", b"PAR1\x00\x00\x00\x00PAR1", b"PAR1garbagegarbagePAR1"] {
+    for bytes in [
+        &b""[..],
+        b"PAR1",
+        b"PAR1\x00\x00\x00\x00PAR1",
+        b"PAR1garbagegarbagePAR1",
+    ] {
         std::fs::write(&file, bytes).unwrap();
         assert!(datasets::load(&file).is_err());
     }

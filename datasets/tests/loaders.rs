@@ -1,4 +1,5 @@
 //! Each loader on its fixture (in the real layout), and the whole fixture folder.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 
@@ -22,7 +23,16 @@ fn frame_has_the_canonical_columns_and_dtypes() {
     for name in COLUMNS {
         assert_eq!(schema.get(name), dtype(name).as_ref(), "{name}");
     }
-    for name in [DATASET, PROMPT_ID, PROMPT, MODEL, SCORE, RAW_SCORE, INPUT_TOKENS, OUTPUT_TOKENS] {
+    for name in [
+        DATASET,
+        PROMPT_ID,
+        PROMPT,
+        MODEL,
+        SCORE,
+        RAW_SCORE,
+        INPUT_TOKENS,
+        OUTPUT_TOKENS,
+    ] {
         assert_eq!(loaded.frame.column(name).unwrap().null_count(), 0, "{name}");
     }
 }
@@ -30,12 +40,30 @@ fn frame_has_the_canonical_columns_and_dtypes() {
 #[test]
 fn whole_fixture_folder_finds_every_set_in_order() {
     let loaded = load(fixtures()).unwrap();
-    let sets: Vec<&str> = loaded.report.sets.iter().map(|s| s.dataset.as_str()).collect();
+    let sets: Vec<&str> = loaded
+        .report
+        .sets
+        .iter()
+        .map(|s| s.dataset.as_str())
+        .collect();
     assert_eq!(
         sets,
-        ["mmlu", "gsm8k", "mt_bench", "arena_bench", "alpaca_eval", "my_eval", "support", "mmlu_pro"]
+        [
+            "mmlu",
+            "gsm8k",
+            "mt_bench",
+            "arena_bench",
+            "alpaca_eval",
+            "my_eval",
+            "support",
+            "mmlu_pro"
+        ]
     );
-    assert!(loaded.report.ignored.is_empty(), "{:?}", loaded.report.ignored);
+    assert!(
+        loaded.report.ignored.is_empty(),
+        "{:?}",
+        loaded.report.ignored
+    );
     assert_eq!(loaded.frame.height(), loaded.report.total_rows());
     // deterministic: a second load gives the same frame
     let again = load(fixtures()).unwrap();
@@ -51,10 +79,18 @@ fn mmlu_subjects_contamination_and_duplicates() {
     assert_eq!(report.skipped_for(reasons::CONTAMINATED), 2);
     assert_eq!(report.skipped_for(reasons::DUPLICATE), 2);
     let f = &loaded.frame;
-    let i = row(f, "mmlu", "Which bone", "mistralai/Mixtral-8x7B-Instruct-v0.1");
+    let i = row(
+        f,
+        "mmlu",
+        "Which bone",
+        "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    );
     assert_eq!(f64s(f, SCORE)[i], Some(0.0));
     assert_eq!(strs(f, CATEGORY)[i].as_deref(), Some("anatomy"));
-    assert_eq!(u32s(f, OUTPUT_TOKENS)[i], datasets::formats::routellm_wide::MMLU_OUTPUT_TOKENS);
+    assert_eq!(
+        u32s(f, OUTPUT_TOKENS)[i],
+        datasets::formats::routellm_wide::MMLU_OUTPUT_TOKENS
+    );
     let j = row(f, "mmlu", "Which planet", "gpt-4-1106-preview");
     assert_eq!(strs(f, CATEGORY)[j].as_deref(), Some("astronomy"));
     assert_eq!(f64s(f, SCORE)[j], Some(1.0));
@@ -62,7 +98,10 @@ fn mmlu_subjects_contamination_and_duplicates() {
     let k = row(f, "mmlu", "Which organ", "gpt-4-1106-preview");
     assert_eq!(f64s(f, SCORE)[k], Some(1.0));
     let prompt = strs(f, PROMPT)[k].clone().unwrap();
-    assert_eq!(strs(f, PROMPT_ID)[k].as_deref(), Some(prompt_id(&prompt).as_str()));
+    assert_eq!(
+        strs(f, PROMPT_ID)[k].as_deref(),
+        Some(prompt_id(&prompt).as_str())
+    );
     assert_eq!(u32s(f, INPUT_TOKENS)[k], estimate_tokens(&prompt));
     // cost from prices.csv at the fixture root: 10 $/Mtok in, 30 $/Mtok out
     let expected = (f64::from(estimate_tokens(&prompt)) * 10.0 + 30.0) / 1e6;
@@ -78,8 +117,16 @@ fn gsm8k_response_tokens_contamination_and_missing_cells() {
     assert_eq!(report.skipped_for(reasons::CONTAMINATED), 2);
     assert_eq!(report.skipped_for(reasons::MISSING_OUTCOME), 1);
     let f = &loaded.frame;
-    let i = row(f, "gsm8k", "Tom has", "mistralai/Mixtral-8x7B-Instruct-v0.1");
-    assert_eq!(u32s(f, OUTPUT_TOKENS)[i], estimate_tokens(" Tom has 3 + 2 = 5 apples.\n#### 5"));
+    let i = row(
+        f,
+        "gsm8k",
+        "Tom has",
+        "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    );
+    assert_eq!(
+        u32s(f, OUTPUT_TOKENS)[i],
+        estimate_tokens(" Tom has 3 + 2 = 5 apples.\n#### 5")
+    );
     assert_eq!(f64s(f, RAW_SCORE)[i], Some(1.0));
     assert_eq!(strs(f, CATEGORY)[i], None);
 }
@@ -93,7 +140,12 @@ fn mt_bench_turns_scores_and_failed_judgements() {
     assert_eq!(report.skipped_for(reasons::JUDGE_FAILED), 1);
     assert_eq!(report.skipped_for(reasons::CONTAMINATED), 2);
     let f = &loaded.frame;
-    let t2 = row(f, "mt_bench", "Write a haiku about rain.\n\nNow make it about snow.", "gpt-4-1106-preview");
+    let t2 = row(
+        f,
+        "mt_bench",
+        "Write a haiku about rain.\n\nNow make it about snow.",
+        "gpt-4-1106-preview",
+    );
     assert_eq!(
         strs(f, PROMPT)[t2].as_deref(),
         Some("Write a haiku about rain.\n\nNow make it about snow.")
@@ -114,8 +166,16 @@ fn mt_bench_turns_scores_and_failed_judgements() {
     assert_eq!(f64s(f, RAW_SCORE)[t1], Some(4.0));
     assert_eq!(strs(f, CATEGORY)[t1].as_deref(), Some("writing"));
     assert_eq!(u32s(f, OUTPUT_TOKENS)[t1], estimate_tokens("Rain falls."));
-    let no_marker = row(f, "mt_bench", "Write a haiku about rain.\n\nNow", "mistralai/Mixtral-8x7B-Instruct-v0.1");
-    assert_eq!(u32s(f, OUTPUT_TOKENS)[no_marker], datasets::formats::mt_bench::FALLBACK_OUTPUT_TOKENS);
+    let no_marker = row(
+        f,
+        "mt_bench",
+        "Write a haiku about rain.\n\nNow",
+        "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    );
+    assert_eq!(
+        u32s(f, OUTPUT_TOKENS)[no_marker],
+        datasets::formats::mt_bench::FALLBACK_OUTPUT_TOKENS
+    );
     assert_eq!(f64s(f, SCORE)[no_marker], Some(0.0));
 }
 
@@ -140,7 +200,11 @@ fn arena_scores_models_from_records_and_answer_tokens() {
     assert_eq!(strs(f, CATEGORY)[i].as_deref(), Some("arena-bench-v1"));
     let j = row(f, "arena_bench", "Explain recursion", "claude-2.1");
     assert!(close(f64s(f, SCORE)[j].unwrap(), 6.0 / 9.0));
-    assert!(strs(f, MODEL).iter().all(|m| m.as_deref() != Some("gpt-4-turbo")));
+    assert!(
+        strs(f, MODEL)
+            .iter()
+            .all(|m| m.as_deref() != Some("gpt-4-turbo"))
+    );
 }
 
 #[test]
@@ -177,7 +241,10 @@ fn routerbench_csv_mmlu_pro_key_missing_cells_and_published_costs() {
     let i = row(f, "mmlu_pro", "Question: Is a verbal", "model-a");
     assert_eq!(strs(f, CATEGORY)[i].as_deref(), Some("law"));
     assert_eq!(f64s(f, COST_USD)[i], Some(0.0001));
-    assert_eq!(u32s(f, OUTPUT_TOKENS)[i], estimate_tokens("The answer is (A)"));
+    assert_eq!(
+        u32s(f, OUTPUT_TOKENS)[i],
+        estimate_tokens("The answer is (A)")
+    );
     // no published cost and no price for model-b → null, never guessed
     let j = row(f, "mmlu_pro", "Question: Is a verbal", "model-b");
     assert_eq!(f64s(f, COST_USD)[j], None);
@@ -185,13 +252,17 @@ fn routerbench_csv_mmlu_pro_key_missing_cells_and_published_costs() {
     // no published cost, model-a priced 1/2 $/Mtok
     let k = row(f, "mmlu_pro", "Question: 3*3", "model-a");
     let prompt = strs(f, PROMPT)[k].clone().unwrap();
-    let expected = (f64::from(estimate_tokens(&prompt)) + 2.0 * f64::from(estimate_tokens("The answer is (B)"))) / 1e6;
+    let expected = (f64::from(estimate_tokens(&prompt))
+        + 2.0 * f64::from(estimate_tokens("The answer is (B)")))
+        / 1e6;
     assert!(close(f64s(f, COST_USD)[k].unwrap(), expected));
     // the null cell of model-b is missing, not a 0
     let prompts = strs(f, PROMPT);
     let models = strs(f, MODEL);
     assert!(!(0..f.height()).any(|i| {
-        prompts[i].as_deref().is_some_and(|p| p.starts_with("Question: 2+2"))
+        prompts[i]
+            .as_deref()
+            .is_some_and(|p| p.starts_with("Question: 2+2"))
             && models[i].as_deref() == Some("model-b")
     }));
 }
@@ -227,7 +298,10 @@ fn routerbench_parquet_matches_csv_and_other_evals_are_routerbench() {
     let text = std::fs::read_to_string(fixtures().join("mmlu_pro/mmlu_pro_routerbench.csv"))
         .unwrap()
         .replace("mmlu-pro-math.2,", "gsm8k.2,")
-        .replace("Options: A. 9 B. 6\",mmlu-pro-math", "Options: A. 9 B. 6\",grade-school-math");
+        .replace(
+            "Options: A. 9 B. 6\",mmlu-pro-math",
+            "Options: A. 9 B. 6\",grade-school-math",
+        );
     let other = tmp.path().join("rb.csv");
     std::fs::write(&other, text).unwrap();
     let rb = load_with(&other, &options).unwrap();
@@ -240,7 +314,12 @@ fn routerbench_parquet_matches_csv_and_other_evals_are_routerbench() {
 #[test]
 fn generic_csv_and_jsonl() {
     let loaded = load(fixtures().join("generic")).unwrap();
-    let sets: Vec<&str> = loaded.report.sets.iter().map(|s| s.dataset.as_str()).collect();
+    let sets: Vec<&str> = loaded
+        .report
+        .sets
+        .iter()
+        .map(|s| s.dataset.as_str())
+        .collect();
     assert_eq!(sets, ["my_eval", "support"]);
     let mine = &loaded.report.sets[0];
     assert_eq!((mine.rows, mine.prompts, mine.models), (3, 2, 2));
@@ -254,7 +333,10 @@ fn generic_csv_and_jsonl() {
     assert!(close(f64s(f, COST_USD)[i].unwrap(), expected));
     let j = row(f, "my_eval", "Summarise", "model-b");
     assert_eq!(f64s(f, COST_USD)[j], Some(0.002));
-    assert_eq!(u32s(f, OUTPUT_TOKENS)[j], datasets::formats::generic::DEFAULT_OUTPUT_TOKENS);
+    assert_eq!(
+        u32s(f, OUTPUT_TOKENS)[j],
+        datasets::formats::generic::DEFAULT_OUTPUT_TOKENS
+    );
     let k = row(f, "my_eval", "Translate", "model-a");
     assert_eq!(f64s(f, RAW_SCORE)[k], Some(1.0));
     assert_eq!(strs(f, CATEGORY)[k].as_deref(), Some("translation"));
@@ -277,16 +359,29 @@ fn only_restricts_dataset_keys() {
         prices: None,
     };
     let loaded = load_with(fixtures(), &options).unwrap();
-    let sets: Vec<&str> = loaded.report.sets.iter().map(|s| s.dataset.as_str()).collect();
+    let sets: Vec<&str> = loaded
+        .report
+        .sets
+        .iter()
+        .map(|s| s.dataset.as_str())
+        .collect();
     assert_eq!(sets, ["mmlu", "mmlu_pro"]);
-    assert!(strs(&loaded.frame, DATASET).iter().all(|d| matches!(d.as_deref(), Some("mmlu" | "mmlu_pro"))));
+    assert!(
+        strs(&loaded.frame, DATASET)
+            .iter()
+            .all(|d| matches!(d.as_deref(), Some("mmlu" | "mmlu_pro")))
+    );
 }
 
 #[test]
 fn prices_option_overrides_the_data_folder_table() {
     let tmp = tempfile::tempdir().unwrap();
     let prices = tmp.path().join("p.csv");
-    std::fs::write(&prices, "model,input_usd_per_mtok,output_usd_per_mtok\ngpt-4-1106-preview,1000000,0\n").unwrap();
+    std::fs::write(
+        &prices,
+        "model,input_usd_per_mtok,output_usd_per_mtok\ngpt-4-1106-preview,1000000,0\n",
+    )
+    .unwrap();
     let options = LoadOptions {
         only: None,
         prices: Some(prices),
@@ -295,8 +390,16 @@ fn prices_option_overrides_the_data_folder_table() {
     let f = &loaded.frame;
     let i = row(f, "gsm8k", "Tom has", "gpt-4-1106-preview");
     let prompt = strs(f, PROMPT)[i].clone().unwrap();
-    assert!(close(f64s(f, COST_USD)[i].unwrap(), f64::from(estimate_tokens(&prompt))));
-    let j = row(f, "gsm8k", "Tom has", "mistralai/Mixtral-8x7B-Instruct-v0.1");
+    assert!(close(
+        f64s(f, COST_USD)[i].unwrap(),
+        f64::from(estimate_tokens(&prompt))
+    ));
+    let j = row(
+        f,
+        "gsm8k",
+        "Tom has",
+        "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    );
     assert_eq!(f64s(f, COST_USD)[j], None);
 }
 
@@ -311,7 +414,10 @@ fn split_column_keeps_prompts_together() {
     for (id, split) in ids.iter().zip(&splits) {
         let split = split.clone().unwrap();
         assert!(["train", "validation", "test"].contains(&split.as_str()));
-        assert_eq!(seen.entry(id.clone()).or_insert_with(|| split.clone()), &split);
+        assert_eq!(
+            seen.entry(id.clone()).or_insert_with(|| split.clone()),
+            &split
+        );
     }
 }
 

@@ -4,6 +4,7 @@
 //! README counts are rows as published; the table drops what the README says to drop
 //! (contaminated prompts) and keeps one outcome per (prompt, model), so the assertions
 //! spell out how each README figure splits into loaded prompts and skipped rows.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -30,9 +31,28 @@ fn set(dataset: &str) -> &'static SetReport {
 
 #[test]
 fn finds_the_five_families() {
-    let keys: Vec<&str> = loaded().report.sets.iter().map(|s| s.dataset.as_str()).collect();
-    assert_eq!(keys, ["mmlu", "gsm8k", "mt_bench", "arena_bench", "alpaca_eval", "mmlu_pro"]);
-    assert!(loaded().report.ignored.is_empty(), "{:?}", loaded().report.ignored);
+    let keys: Vec<&str> = loaded()
+        .report
+        .sets
+        .iter()
+        .map(|s| s.dataset.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "mmlu",
+            "gsm8k",
+            "mt_bench",
+            "arena_bench",
+            "alpaca_eval",
+            "mmlu_pro"
+        ]
+    );
+    assert!(
+        loaded().report.ignored.is_empty(),
+        "{:?}",
+        loaded().report.ignored
+    );
     assert_eq!(loaded().frame.height(), loaded().report.total_rows());
 }
 
@@ -96,7 +116,10 @@ fn mmlu_pro_counts() {
     assert_eq!(s.prompts, 9_658 - 127);
     // null cells (DeepSeek-Coder-V2, Gemini) are missing outcomes, never zeros
     assert!(s.skipped_for(reasons::MISSING_OUTCOME) > 0);
-    assert_eq!(s.rows + s.skipped_for(reasons::MISSING_OUTCOME), s.prompts * 29);
+    assert_eq!(
+        s.rows + s.skipped_for(reasons::MISSING_OUTCOME),
+        s.prompts * 29
+    );
 }
 
 #[test]
@@ -121,7 +144,11 @@ fn published_accuracies_and_costs() {
     assert!((mean("mmlu_pro", "gemini-1.5-pro-002") - 0.70).abs() < 0.02);
     // every model of every set is in prices.csv: no null cost anywhere
     assert_eq!(
-        loaded().frame.column(datasets::schema::COST_USD).unwrap().null_count(),
+        loaded()
+            .frame
+            .column(datasets::schema::COST_USD)
+            .unwrap()
+            .null_count(),
         0
     );
 }

@@ -34,8 +34,15 @@ const RESPONSE_SUFFIX: &str = "_response";
 struct WideFile {
     category: Option<String>,
     prompts: Vec<Option<String>>,
-    /// (model, outcomes, output tokens per row when the file has response text)
-    models: Vec<(String, Vec<Option<bool>>, Option<Vec<u32>>)>,
+    models: Vec<ModelColumn>,
+}
+
+/// One model's column of a wide file.
+struct ModelColumn {
+    name: String,
+    outcomes: Vec<Option<bool>>,
+    /// Output tokens per row, when the file has the model's response text.
+    tokens: Option<Vec<u32>>,
 }
 
 fn read_wide(path: &Path, category: Option<String>) -> Result<WideFile, LoadError> {
@@ -70,7 +77,11 @@ fn read_wide(path: &Path, category: Option<String>) -> Result<WideFile, LoadErro
         } else {
             None
         };
-        models.push((model.clone(), outcomes, tokens));
+        models.push(ModelColumn {
+            name: model.clone(),
+            outcomes,
+            tokens,
+        });
     }
     Ok(WideFile {
         category,
@@ -107,7 +118,7 @@ pub(crate) fn load(
 
     let mut set = SetBuilder::new(dataset, source);
     for file in parsed {
-        let model_ids: Vec<u32> = file.models.iter().map(|(m, _, _)| set.model(m)).collect();
+        let model_ids: Vec<u32> = file.models.iter().map(|m| set.model(&m.name)).collect();
         let n_models = file.models.len();
         for (row, prompt) in file.prompts.into_iter().enumerate() {
             let Some(prompt) = prompt.filter(|p| !p.is_empty()) else {
@@ -119,22 +130,22 @@ pub(crate) fn load(
                 continue;
             }
             let mut prompt_index = None;
-            for ((_, outcomes, tokens), &model) in file.models.iter().zip(&model_ids) {
-                let Some(correct) = outcomes.get(row).copied().flatten() else {
+            for (column, &model) in file.models.iter().zip(&model_ids) {
+                let Some(correct) = column.outcomes.get(row).copied().flatten() else {
                     set.skip(reasons::MISSING_OUTCOME, 1);
                     continue;
                 };
                 let p = *prompt_index
                     .get_or_insert_with(|| set.prompt(prompt.clone(), file.category.clone()));
-                let output_tokens =
-                    tokens
-                        .as_ref()
-                        .and_then(|t| t.get(row).copied())
-                        .unwrap_or(if is_mmlu {
-                            MMLU_OUTPUT_TOKENS
-                        } else {
-                            MISSING_RESPONSE_OUTPUT_TOKENS
-                        });
+                let output_tokens = column
+                    .tokens
+                    .as_ref()
+                    .and_then(|t| t.get(row).copied())
+                    .unwrap_or(if is_mmlu {
+                        MMLU_OUTPUT_TOKENS
+                    } else {
+                        MISSING_RESPONSE_OUTPUT_TOKENS
+                    });
                 let value = if correct { 1.0 } else { 0.0 };
                 set.push(Outcome {
                     prompt: p,

@@ -69,7 +69,7 @@ fn from_frame(path: &Path, df: &DataFrame) -> Result<SetBuilder, LoadError> {
             found: names.clone(),
         });
     }
-    let mmlu_pro = evals.len() > 0
+    let mmlu_pro = !evals.is_empty()
         && evals
             .iter()
             .all(|e| e.is_some_and(|e| e.starts_with(MMLU_PRO_PREFIX)));

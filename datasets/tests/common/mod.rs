@@ -1,5 +1,5 @@
 //! Shared test helpers: the fixture folder, copies of it in a temp dir, column access.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers shared by test files
 
 use std::path::{Path, PathBuf};
 
@@ -53,7 +53,13 @@ pub fn strs(frame: &DataFrame, column: &str) -> Vec<Option<String>> {
 }
 
 pub fn f64s(frame: &DataFrame, column: &str) -> Vec<Option<f64>> {
-    frame.column(column).unwrap().f64().unwrap().iter().collect()
+    frame
+        .column(column)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect()
 }
 
 pub fn u32s(frame: &DataFrame, column: &str) -> Vec<u32> {
