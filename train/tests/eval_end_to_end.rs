@@ -2,10 +2,7 @@
 //! real benchmark data (ROUTER_DATA_DIR), each scored by a small untrained router
 //! exported through the train crate's ONNX writer and loaded by `models::OnnxScorer`.
 
-// `train::eval` until lib.rs declares the module.
-#[path = "../src/eval/mod.rs"]
-#[allow(dead_code)]
-mod eval;
+use train::eval;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -21,7 +18,7 @@ const CHEAP: &str = "tiny-llm";
 
 /// A generic long-format set where the strong model wins on math, all models are
 /// close on chat, and the cheap model has a few missing outcomes.
-fn write_data(dir: &Path) {
+fn write_data(dir: &Path) -> std::io::Result<()> {
     let mut csv = String::from("dataset,prompt,category,model,score,cost_usd\n");
     let mut state: u64 = 42;
     let mut rand = || {
@@ -55,10 +52,10 @@ fn write_data(dir: &Path) {
             let _ = writeln!(csv, "toy,\"{prompt}\",{category},{model},{score},{cost}");
         }
     }
-    std::fs::write(dir.join("toy.csv"), csv).unwrap();
+    std::fs::write(dir.join("toy.csv"), csv)
 }
 
-fn write_router(dir: &Path, priced: &[(&str, f64, f64)]) {
+fn write_router(dir: &Path, priced: &[(&str, f64, f64)]) -> anyhow::Result<()> {
     let featurizer = FeaturizerConfig::default();
     let candidates: Vec<CandidateModel> = priced
         .iter()
@@ -93,8 +90,8 @@ fn write_router(dir: &Path, priced: &[(&str, f64, f64)]) {
             training: serde_json::json!({"split_ratios": {"train": 0.5, "validation": 0.1, "test": 0.4}}),
             validation: serde_json::Value::Null,
         },
-    )
-    .unwrap();
+    )?;
+    Ok(())
 }
 
 #[test]
@@ -106,11 +103,12 @@ fn eval_end_to_end_on_a_generic_set() {
         tmp.path().join("out"),
     );
     std::fs::create_dir_all(&data).unwrap();
-    write_data(&data);
+    write_data(&data).unwrap();
     write_router(
         &router,
         &[(STRONG, 10.0, 30.0), (WEAK, 0.6, 0.6), (CHEAP, 0.05, 0.05)],
-    );
+    )
+    .unwrap();
     let args = eval::EvalArgs {
         model: router.clone(),
         data: data.clone(),
@@ -191,7 +189,8 @@ fn eval_on_real_gsm8k_and_arena_bench() {
             ("Llama-2-70b-chat", 0.9, 0.9),
             ("mistralai/Mistral-7B-Instruct-v0.1", 0.2, 0.2),
         ],
-    );
+    )
+    .unwrap();
     let args = eval::EvalArgs {
         model: router,
         data: real_data_dir(),
