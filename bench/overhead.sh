@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Gateway overhead benchmark: the same load straight to a loopback stub upstream and
+# through `serve` with `model: "auto"` (score the prompt with the router, decide, forward,
+# write the audit record), at concurrency 1/16/64/256 (wrk, closed loop) and at a fixed
+# 1,000 requests/s (bench_loadgen, open loop). Prints a markdown table and writes it to
+# bench/results/overhead-<date>.md. Run by hand from anywhere in the repository:
+#
+#   bench/overhead.sh                 # ~3 minutes of load after the release build
+#   DURATION=5 LEVELS="1 64" bench/overhead.sh
+#
+# Environment: DURATION (s per run, 10), LEVELS ("1 16 64 256"), RATE (1000),
+# ROUTER_DIR (default: models/default if present, else a synthetic router written by
+# `bench_artifact`), STUB_LATENCY_MS (0), STUB_PORT (18181), GATEWAY_PORT (18180),
+# WRK_THREADS (1), NO_BUILD=1 (skip cargo build).
+set -euo pipefail
+
+cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
+DURATION=${DURATION:-10}
+LEVELS=${LEVELS:-"1 16 64 256"}
+RATE=${RATE:-1000}
+STUB_PORT=${STUB_PORT:-18181}
+GATEWAY_PORT=${GATEWAY_PORT:-18180}
+STUB_LATENCY_MS=${STUB_LATENCY_MS:-0}
+WRK_THREADS=${WRK_THREADS:-1}
+BIN=target/release
+EX=$BIN/examples
+
+if [[ -z "${NO_BUILD:-}" ]]; then
+  echo "== building release binaries" >&2
+  cargo build --release -p serve --bin serve --examples >&2
+fi
+if ! command -v wrk >/dev/null; then
+  echo "== installing wrk" >&2
+  apt-get install -y wrk >&2 || { apt-get update >&2 && apt-get install -y wrk >&2; }
+fi
+command -v jq >/dev/null || { apt-get install -y jq >&2 || { apt-get update >&2 && apt-get install -y jq >&2; }; }
+
+WORK=$(mktemp -d -t arbiter-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if [[ -n "${ROUTER_DIR:-}" ]]; then
+  ROUTER="$ROUTER_DIR"
+elif [[ -f models/default/manifest.json && -f models/default/router.onnx ]]; then
+  ROUTER=models/default
+else
+  ROUTER="$WORK/router"
+  "$EX/bench_artifact" router --out "$ROUTER" >&2
+fi
+ROUTER_NAME=$(jq -r .name "$ROUTER/manifest.json")
+"$EX/bench_artifact" config --router-dir "$ROUTER" --upstream "http://127.0.0.1:$STUB_PORT/v1" \
+  --log-dir "$WORK/decisions" --listen "127.0.0.1:$GATEWAY_PORT" > "$WORK/gateway.toml"
+
+"$EX/bench_stub_upstream" --listen "127.0.0.1:$STUB_PORT" --latency-ms "$STUB_LATENCY_MS" --threads 1 \
+  > "$WORK/stub.log" 2>&1 &
+PIDS+=($!)
+"$BIN/serve" --config "$WORK/gateway.toml" > "$WORK/gateway.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$GATEWAY_PORT/readyz" >/dev/null && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$GATEWAY_PORT/readyz" >/dev/null || { cat "$WORK/gateway.log" >&2; echo "gateway did not start" >&2; exit 1; }
+
+DIRECT="http://127.0.0.1:$STUB_PORT/v1/chat/completions"
+GATEWAY="http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+run_wrk() { # url concurrency → JSON line
+  local t=$WRK_THREADS
+  (( t > $2 )) && t=$2
+  wrk -t"$t" -c"$2" -d"${DURATION}s" --timeout 10s -s bench/wrk_post.lua "$1" | tail -n 1
+}
+
+ms() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1000 }'; }
+rps() { jq -r '(.requests / (.duration_us / 1e6)) | floor' <<<"$1"; }
+errs() { jq -r '.errors_connect + .errors_read + .errors_write + .errors_status + .errors_timeout' <<<"$1"; }
+
+ROWS=()
+for c in $LEVELS; do
+  echo "== concurrency $c: direct" >&2
+  d=$(run_wrk "$DIRECT" "$c")
+  echo "== concurrency $c: through serve (model auto)" >&2
+  g=$(run_wrk "$GATEWAY" "$c")
+  dr=$(rps "$d"); gr=$(rps "$g")
+  row="| $c | $dr | $(ms "$(jq .p50_us <<<"$d")") / $(ms "$(jq .p99_us <<<"$d")") / $(ms "$(jq .p999_us <<<"$d")") | $(errs "$d")"
+  row+=" | $gr | $(ms "$(jq .p50_us <<<"$g")") / $(ms "$(jq .p99_us <<<"$g")") / $(ms "$(jq .p999_us <<<"$g")") | $(errs "$g")"
+  row+=" | $(ms $(( $(jq .p50_us <<<"$g") - $(jq .p50_us <<<"$d") ))) / $(ms $(( $(jq .p99_us <<<"$g") - $(jq .p99_us <<<"$d") )))"
+  row+=" | $(awk -v a="$gr" -v b="$dr" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }') |"
+  ROWS+=("$row")
+done
+
+echo "== fixed rate $RATE req/s: direct" >&2
+fd=$("$EX/bench_loadgen" --url "$DIRECT" --rate "$RATE" --duration "$DURATION" --warmup 2 --json --label direct)
+echo "== fixed rate $RATE req/s: through serve" >&2
+fg=$("$EX/bench_loadgen" --url "$GATEWAY" --rate "$RATE" --duration "$DURATION" --warmup 2 --json --label serve)
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+f() { jq -r "$2" <<<"$1"; }
+fixed_row() { # label json
+  printf '| %s | %.0f | %.3f | %.3f | %.3f | %.3f | %s |' "$1" "$(f "$2" .throughput_rps)" "$(f "$2" .p50_ms)" \
+    "$(f "$2" .p99_ms)" "$(f "$2" .p999_ms)" "$(f "$2" .max_ms)" "$(f "$2" '.http_errors + .transport_errors')"
+}
+ADDED_P50=$(jq -rn --argjson d "$fd" --argjson g "$fg" '$g.p50_ms - $d.p50_ms | . * 1000 | round / 1000')
+ADDED_P99=$(jq -rn --argjson d "$fd" --argjson g "$fg" '$g.p99_ms - $d.p99_ms | . * 1000 | round / 1000')
+RECORDS=$(cat "$WORK"/decisions/*.jsonl 2>/dev/null | wc -l)
+
+STAMP=$(date -u +%Y-%m-%dT%H%MZ)
+OUT=bench/results/overhead-$STAMP.md
+mkdir -p bench/results
+{
+  echo "# Gateway overhead — $STAMP"
+  echo
+  echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
+  echo "- load average (1/5/15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER (other processes share the cores)"
+  echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- serve models || echo ' (+ uncommitted changes)'); router: \`$ROUTER_NAME\` ($ROUTER)"
+  echo "- stub upstream latency: ${STUB_LATENCY_MS} ms; wrk threads: $WRK_THREADS; ${DURATION} s per run; the stub, the gateway and the load generator share the machine"
+  echo "- decision records written during the runs: $RECORDS"
+  echo
+  echo "Closed loop (wrk, \`model: \"auto\"\`), latency in ms (p50 / p99 / p99.9); added = serve − direct at the same percentile:"
+  echo
+  echo "| concurrency | direct req/s | direct p50 / p99 / p99.9 | direct errors | serve req/s | serve p50 / p99 / p99.9 | serve errors | added p50 / p99 | throughput ratio |"
+  echo "|---:|---:|---|---:|---:|---|---:|---|---:|"
+  printf '%s\n' "${ROWS[@]}"
+  echo
+  echo "Open loop at a fixed $RATE req/s (bench_loadgen; latency from the scheduled send time, ms):"
+  echo
+  echo "| target | achieved req/s | p50 | p99 | p99.9 | max | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  fixed_row direct "$fd"
+  fixed_row serve "$fg"
+  echo
+  echo "Added latency at $RATE req/s: p50 ${ADDED_P50} ms, p99 ${ADDED_P99} ms (target: p99 < 1 ms)."
+} | tee "$OUT"
+echo "written to $OUT" >&2

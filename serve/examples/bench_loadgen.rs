@@ -1,0 +1,251 @@
+//! A small HTTP load generator for the gateway benchmarks (`bench/overhead.sh`): POSTs
+//! one JSON body, either at a fixed rate (open loop, `--rate`) or from `--concurrency`
+//! clients back to back (closed loop), and prints throughput and latency percentiles.
+//!
+//! At a fixed rate each request has a scheduled send time and its latency is measured
+//! from that time, not from when it was actually sent, so a stall of the target shows up
+//! in the percentiles instead of silently lowering the rate (no coordinated omission —
+//! what wrk2 does; wrk itself cannot hold a fixed rate).
+//!
+//! ```text
+//! bench_loadgen --url http://127.0.0.1:18080/v1/chat/completions --rate 1000 --duration 10 \
+//!     [--model auto] [--body-file FILE] [--warmup 2] [--label NAME] [--json]
+//! ```
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
+
+#[derive(Debug, Parser)]
+#[command(
+    about = "Fixed-rate (open loop) or fixed-concurrency (closed loop) HTTP POST load generator"
+)]
+struct Cli {
+    /// Target URL.
+    #[arg(long)]
+    url: String,
+    /// Requests per second (open loop). 0: closed loop with `--concurrency` clients.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Clients for the closed loop.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Seconds of measured load.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of unmeasured load first (connections, caches, the gateway's latency averages).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// The `model` of the default body (a one-message chat request).
+    #[arg(long, default_value = "auto")]
+    model: String,
+    /// Send this file's bytes as the body instead.
+    #[arg(long)]
+    body_file: Option<PathBuf>,
+    /// Most requests in flight at a fixed rate; beyond it sends wait (and their wait counts).
+    #[arg(long, default_value_t = 2048)]
+    max_in_flight: usize,
+    /// Tokio worker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Name of this run in the output.
+    #[arg(long, default_value = "run")]
+    label: String,
+    /// Print one JSON object instead of a text line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Outcome counters and the latency histogram (microseconds) of one phase.
+struct Tally {
+    hist: Mutex<Histogram<u64>>,
+    ok: AtomicU64,
+    http_errors: AtomicU64,
+    transport_errors: AtomicU64,
+}
+
+impl Tally {
+    fn new() -> anyhow::Result<Tally> {
+        Ok(Tally {
+            hist: Mutex::new(
+                Histogram::new_with_bounds(1, 120_000_000, 3).context("histogram bounds")?,
+            ),
+            ok: AtomicU64::new(0),
+            http_errors: AtomicU64::new(0),
+            transport_errors: AtomicU64::new(0),
+        })
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads.max(1))
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if !(cli.rate.is_finite() && cli.rate >= 0.0) {
+        bail!("--rate must be a non-negative number");
+    }
+    if !(cli.duration.is_finite() && cli.duration > 0.0) {
+        bail!("--duration must be positive");
+    }
+    let body = match &cli.body_file {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        None => serde_json::to_vec(&serde_json::json!({
+            "model": cli.model,
+            "messages": [{"role": "user", "content": "What is the derivative of x^3 + 2x with respect to x? Explain briefly."}],
+        }))?,
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .context("building the HTTP client")?;
+    let target = Target {
+        client,
+        url: cli.url.clone(),
+        body: bytes::Bytes::from(body),
+    };
+
+    if cli.warmup > 0.0 {
+        let warm = Arc::new(Tally::new()?);
+        phase(&cli, &target, Duration::from_secs_f64(cli.warmup), &warm).await;
+    }
+    let tally = Arc::new(Tally::new()?);
+    let started = Instant::now();
+    phase(&cli, &target, Duration::from_secs_f64(cli.duration), &tally).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    report(&cli, &tally, elapsed).await;
+    Ok(())
+}
+
+#[derive(Clone)]
+struct Target {
+    client: reqwest::Client,
+    url: String,
+    body: bytes::Bytes,
+}
+
+impl Target {
+    /// One request; the latency counts from `scheduled`.
+    async fn once(&self, scheduled: Instant, tally: &Tally) {
+        let result = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(self.body.clone())
+            .send()
+            .await;
+        let ok = match result {
+            Ok(resp) => {
+                let status = resp.status();
+                match resp.bytes().await {
+                    Ok(_) if status.is_success() => Some(true),
+                    Ok(_) => Some(false),
+                    Err(_) => None,
+                }
+            }
+            Err(_) => None,
+        };
+        let micros = scheduled.elapsed().as_micros().max(1) as u64;
+        match ok {
+            Some(true) => {
+                tally.ok.fetch_add(1, Ordering::Relaxed);
+                let _ = tally.hist.lock().await.record(micros);
+            }
+            Some(false) => {
+                tally.http_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                tally.transport_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Runs load for `length`: open loop when `--rate` > 0, else closed loop.
+async fn phase(cli: &Cli, target: &Target, length: Duration, tally: &Arc<Tally>) {
+    let start = Instant::now();
+    let end = start + length;
+    if cli.rate > 0.0 {
+        let interval = Duration::from_secs_f64(1.0 / cli.rate);
+        let limit = Arc::new(Semaphore::new(cli.max_in_flight.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut next = start;
+        while next < end {
+            // Send everything whose time has come (the timer wakes up late by up to ~1 ms).
+            let now = Instant::now();
+            while next <= now && next < end {
+                let (t, tl, lim) = (target.clone(), Arc::clone(tally), Arc::clone(&limit));
+                let scheduled = next;
+                tasks.spawn(async move {
+                    let Ok(_permit) = lim.acquire_owned().await else {
+                        return;
+                    };
+                    t.once(scheduled, &tl).await;
+                });
+                next += interval;
+            }
+            tokio::time::sleep_until(next).await;
+            while tasks.try_join_next().is_some() {}
+        }
+        while tasks.join_next().await.is_some() {}
+    } else {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..cli.concurrency.max(1) {
+            let (t, tl) = (target.clone(), Arc::clone(tally));
+            tasks.spawn(async move {
+                while Instant::now() < end {
+                    t.once(Instant::now(), &tl).await;
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn report(cli: &Cli, tally: &Tally, elapsed: f64) {
+    let hist = tally.hist.lock().await;
+    let ok = tally.ok.load(Ordering::Relaxed);
+    let http = tally.http_errors.load(Ordering::Relaxed);
+    let transport = tally.transport_errors.load(Ordering::Relaxed);
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1e3;
+    let throughput = ok as f64 / elapsed;
+    if cli.json {
+        let v = serde_json::json!({
+            "label": cli.label, "mode": if cli.rate > 0.0 { "rate" } else { "closed" },
+            "target_rate": cli.rate, "concurrency": cli.concurrency, "seconds": elapsed,
+            "ok": ok, "http_errors": http, "transport_errors": transport,
+            "throughput_rps": throughput,
+            "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p99_ms": ms(0.99), "p999_ms": ms(0.999),
+            "max_ms": hist.max() as f64 / 1e3, "mean_ms": hist.mean() / 1e3,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "{}: {ok} ok, {http} HTTP errors, {transport} transport errors in {elapsed:.1} s = {throughput:.0} req/s; \
+             latency p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
+            cli.label,
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            ms(0.999),
+            hist.max() as f64 / 1e3
+        );
+    }
+}
