@@ -8,7 +8,12 @@
 //! cargo run --release -p serve --example overhead -- [--router-dir models/default] [-n 2000]
 //! ```
 //! Without a router artifact it falls back to the test-double scorer and says so.
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -38,7 +43,12 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
-async fn timed(client: &reqwest::Client, url: &str, body: &serde_json::Value, n: usize) -> Vec<f64> {
+async fn timed(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+    n: usize,
+) -> Vec<f64> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
@@ -57,21 +67,34 @@ async fn main() {
     let mut tasks = tokio::task::JoinSet::new();
     let stub = StubUpstream::start("stub", &mut tasks).await;
 
-    let (loader, label, candidates): (RouterLoader, String, Vec<String>) = match LoadedRouter::load_dir(&cli.router_dir) {
-        Ok(r) => {
-            let names = r.candidate_names();
-            let dir = cli.router_dir.clone();
-            (
-                Arc::new(move || LoadedRouter::load_dir(&dir)),
-                format!("ONNX router `{}` from {} ({} candidates)", r.name, cli.router_dir.display(), names.len()),
-                names,
-            )
-        }
-        Err(e) => {
-            println!("note: no router at {} ({e}); using the test-double scorer", cli.router_dir.display());
-            (support::test_loader(), "test-double keyword scorer (no ONNX)".into(), vec!["big".into(), "mid".into(), "small".into()])
-        }
-    };
+    let (loader, label, candidates): (RouterLoader, String, Vec<String>) =
+        match LoadedRouter::load_dir(&cli.router_dir) {
+            Ok(r) => {
+                let names = r.candidate_names();
+                let dir = cli.router_dir.clone();
+                (
+                    Arc::new(move || LoadedRouter::load_dir(&dir)),
+                    format!(
+                        "ONNX router `{}` from {} ({} candidates)",
+                        r.name,
+                        cli.router_dir.display(),
+                        names.len()
+                    ),
+                    names,
+                )
+            }
+            Err(e) => {
+                println!(
+                    "note: no router at {} ({e}); using the test-double scorer",
+                    cli.router_dir.display()
+                );
+                (
+                    support::test_loader(),
+                    "test-double keyword scorer (no ONNX)".into(),
+                    vec!["big".into(), "mid".into(), "small".into()],
+                )
+            }
+        };
     println!("router: {label}");
 
     let log_dir = tempfile::tempdir().unwrap();

@@ -907,3 +907,74 @@ async fn models_health_and_metrics_endpoints() {
     let resp = serve::routes::health::readyz(axum::extract::State(state)).await;
     assert_eq!(resp.status(), 503);
 }
+
+#[tokio::test]
+async fn upstream_keys_are_sent_but_never_recorded() {
+    // CARGO_MANIFEST_DIR is set for every test process: it stands in for a real key.
+    let key = env!("CARGO_MANIFEST_DIR");
+    let h = Harness::start_with(|c| {
+        c.replace(
+            "name = \"stub-big\"",
+            "name = \"stub-big\"\napi_key_env = \"CARGO_MANIFEST_DIR\"",
+        )
+    })
+    .await;
+    h.big.script([Behavior::Fail(500)]);
+    let (status, headers, _) = post(&h, "/v1/chat/completions", &chat("big", "x")).await;
+    assert_eq!(status, 200);
+    let rec = decision_when_settled(&h, headers["x-arbiter-decision-id"].to_str().unwrap()).await;
+    let err = rec["attempts"][0]["error"].as_str().unwrap();
+    assert!(err.contains("[redacted]"), "{err}");
+    assert!(
+        !rec.to_string().contains(key),
+        "the key leaked into the record: {rec}"
+    );
+    let sent = &h.big.requests()[0];
+    assert!(
+        sent.to_string().find(key).is_none(),
+        "the key is a header, not in the body"
+    );
+    h.gateway.stop().await;
+    for path in serve::audit::writer::log_files(h.log_dir.path()) {
+        assert!(!std::fs::read_to_string(path).unwrap().contains(key));
+    }
+}
+
+#[tokio::test]
+async fn the_log_rotates_by_size_and_old_files_are_searched() {
+    let h = Harness::start_with(|c| {
+        c.replace(
+            "fsync_interval_ms = 50",
+            "fsync_interval_ms = 50\nmax_file_bytes = 2048\nrecent_in_memory = 2",
+        )
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let r = route(&h, chat("auto", &format!("question {i}"))).await;
+        ids.push(r["id"].as_str().unwrap().to_string());
+    }
+    h.gateway.state.audit.flush().await;
+    let files = serve::audit::writer::log_files(h.log_dir.path());
+    assert!(
+        files.len() >= 3,
+        "records of ~1.5 KB rotate at 2 KB: {files:?}"
+    );
+    // Only two are in memory; the first comes from the oldest file.
+    let first: Value = client()
+        .get(h.url(&format!("/v1/decisions/{}", ids[0])))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["id"], ids[0].as_str());
+    assert_eq!(first["prompt_id"], models::prompt_id("question 0"));
+    let lines: usize = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap().lines().count())
+        .sum();
+    assert_eq!(lines, 8, "every record written exactly once");
+    h.gateway.stop().await;
+}

@@ -121,8 +121,18 @@ pub async fn closed_port_url() -> String {
     format!("http://{addr}/v1")
 }
 
-async fn handle(State(inner): State<Arc<StubInner>>, body: axum::Json<Value>) -> Response {
+async fn handle(
+    State(inner): State<Arc<StubInner>>,
+    headers: axum::http::HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
     let body = body.0;
+    // Like some real providers, failures echo the credentials they were sent.
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none")
+        .to_string();
     inner.calls.fetch_add(1, Ordering::SeqCst);
     inner.requests.lock().unwrap().push(body.clone());
     let behavior = inner
@@ -142,7 +152,7 @@ async fn handle(State(inner): State<Arc<StubInner>>, body: axum::Json<Value>) ->
             let status = StatusCode::from_u16(status).unwrap();
             (
                 status,
-                axum::Json(json!({"error": {"message": format!("stub {} failing with {}", inner.name, status.as_u16()), "type": "server_error", "param": null, "code": null}})),
+                axum::Json(json!({"error": {"message": format!("stub {} failing with {} (authorization: {auth})", inner.name, status.as_u16()), "type": "server_error", "param": null, "code": null}})),
             )
                 .into_response()
         }
