@@ -978,3 +978,30 @@ async fn the_log_rotates_by_size_and_old_files_are_searched() {
     assert_eq!(lines, 8, "every record written exactly once");
     h.gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_leaving_mid_stream_is_recorded_and_frees_its_permit() {
+    let h = Harness::start_with(|c| format!("{c}\n[limits]\nmax_concurrency = 1\n")).await;
+    h.big
+        .script([Behavior::StallMidStream(Duration::from_millis(1500))]);
+    let mut body = chat("big", "x");
+    body["stream"] = json!(true);
+    let mut resp = client()
+        .post(h.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let id = resp.headers()["x-arbiter-decision-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let first = resp.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: "));
+    drop(resp);
+    let rec = decision_when_settled(&h, &id).await;
+    assert_eq!(rec["outcome"], "client_disconnected", "{rec}");
+    let (status, _, _) = post(&h, "/v1/route", &chat("auto", "x")).await;
+    assert_eq!(status, 200, "the stream's permit was released");
+    h.gateway.stop().await;
+}
