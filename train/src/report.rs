@@ -191,7 +191,7 @@ fn cheapest_matching(
             cost_per_usd: lambda,
             latency_per_s: 0.0,
         };
-        let (mut quality, mut cost, mut costed) = (Mean::default(), Mean::default(), true);
+        let (mut quality, mut cost) = (Mean::default(), Mean::default());
         for &i in rows {
             let e = test[i];
             let q = predictions.quality(i);
@@ -220,13 +220,14 @@ fn cheapest_matching(
             };
             let m = labelled[w];
             quality.add(f64::from(e.labels[m]));
-            match e.costs[m] {
-                Some(c) => cost.add(c),
-                None => costed = false,
+            // Picks without a known realised cost are left out of the cost mean.
+            if let Some(c) = e.costs[m] {
+                cost.add(c);
             }
         }
-        if costed && quality.mean() >= target - 1e-9 {
-            let c = cost.mean();
+        if quality.mean() >= target - 1e-9
+            && let Some(c) = cost.value()
+        {
             best = Some(best.map_or(c, |b: f64| b.min(c)));
         }
     }

@@ -83,6 +83,13 @@ pub struct TrainArgs {
     /// Weight of the auxiliary task loss.
     #[arg(long, default_value_t = 0.2)]
     pub task_weight: f64,
+    /// Weigh labelled (prompt, model) pairs equally in the quality loss; by default each prompt
+    /// weighs the same however many models answered it.
+    #[arg(long)]
+    pub per_pair_loss: bool,
+    /// Adam weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
     /// Hash buckets of the featurizer (rows of the embedding table; drives ONNX size).
     #[arg(long, default_value_t = 1 << 16)]
     pub buckets: u32,
@@ -284,6 +291,8 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         .with_batch_size(args.batch_size)
         .with_patience(args.patience)
         .with_task_weight(args.task_weight)
+        .with_per_prompt_loss(!args.per_pair_loss)
+        .with_weight_decay(args.weight_decay)
         .with_seed(args.seed);
     let outcome: TrainOutcome<B::InnerBackend> = train::<B>(&config, &data, device, !args.quiet)?;
 

@@ -1,8 +1,8 @@
 //! The training loop (burn's `custom-training-loop` style, on an autodiff backend).
 //!
 //! Loss = masked binary cross-entropy between the quality logits and the normalised scores
-//! (a missing (prompt, model) outcome has mask 0 and adds nothing), averaged over labelled
-//! pairs, + `task_weight` × cross-entropy of the task head. Adam, shuffled mini-batches,
+//! (a missing (prompt, model) outcome has mask 0 and adds nothing), averaged per prompt
+//! (or per labelled pair), + `task_weight` × cross-entropy of the task head. Adam, shuffled mini-batches,
 //! early stopping on the validation BCE with `patience`; the best epoch's weights are kept.
 //! The same seed, data and backend give the same model.
 
@@ -36,6 +36,10 @@ pub struct TrainingConfig {
     /// Weight of the task cross-entropy relative to the quality BCE.
     #[config(default = 0.2)]
     pub task_weight: f64,
+    /// Average the quality loss per prompt first (each prompt counts once, however many
+    /// models answered it) instead of per labelled pair.
+    #[config(default = true)]
+    pub per_prompt_loss: bool,
     /// L2 weight decay of Adam (0 disables it).
     #[config(default = 0.0)]
     pub weight_decay: f64,
@@ -145,7 +149,7 @@ pub fn train<B: AutodiffBackend>(
         for chunk in order.chunks(config.batch_size) {
             let items: Vec<&Example> = chunk.iter().map(|&i| train_set[i]).collect();
             let batch = batcher.batch::<B>(&items, device);
-            let loss = loss(&model, batch, config.task_weight);
+            let loss = loss(&model, batch, config.task_weight, config.per_prompt_loss);
             let value: f64 = loss.clone().into_scalar().elem();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(config.lr, model, grads);
@@ -203,9 +207,14 @@ pub fn loss<B: Backend>(
     model: &RouterModel<B>,
     batch: RouterBatch<B>,
     task_weight: f64,
+    per_prompt: bool,
 ) -> Tensor<B, 1> {
     let logits = model.forward_logits(batch.ids, batch.weights, batch.dense);
-    let quality = masked_bce_with_logits(logits.quality, batch.labels, batch.mask);
+    let quality = if per_prompt {
+        per_prompt_bce_with_logits(logits.quality, batch.labels, batch.mask)
+    } else {
+        masked_bce_with_logits(logits.quality, batch.labels, batch.mask)
+    };
     let [rows, _] = batch.tasks.dims();
     let task = (task_log_probs(logits.task) * batch.tasks).sum().neg() / rows.max(1) as f64;
     quality + task * task_weight
@@ -222,6 +231,21 @@ pub fn masked_bce_with_logits<B: Backend>(
         logits.clone().clamp_min(0.0) - logits.clone() * targets + logits.abs().neg().exp().log1p();
     let labelled = mask.clone().sum().clamp_min(1.0);
     (per_pair * mask).sum() / labelled
+}
+
+/// Like [`masked_bce_with_logits`], but each prompt's labelled pairs are averaged first and
+/// prompts then weigh equally, so a set with 29 models per prompt does not drown one with 2.
+pub fn per_prompt_bce_with_logits<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+    mask: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    let [rows, _] = logits.dims();
+    let per_pair =
+        logits.clone().clamp_min(0.0) - logits.clone() * targets + logits.abs().neg().exp().log1p();
+    let per_row: Tensor<B, 2> =
+        (per_pair * mask.clone()).sum_dim(1) / mask.sum_dim(1).clamp_min(1.0);
+    per_row.sum() / rows.max(1) as f64
 }
 
 /// Progress bars: epochs, and batches within the epoch with the running loss.
