@@ -28,7 +28,7 @@ fn noise(a: usize, b: usize) -> f64 {
 }
 
 /// Three kinds of prompt (math, code, trivia) with model skills that depend on the kind.
-fn synthetic_table() -> DataFrame {
+fn synthetic_table() -> PolarsResult<DataFrame> {
     let words = [
         "apple", "river", "engine", "planet", "violin", "harbor", "canyon", "lantern",
     ];
@@ -97,7 +97,6 @@ fn synthetic_table() -> DataFrame {
             Column::new(schema::COST_USD.into(), cost),
         ],
     )
-    .unwrap()
 }
 
 #[test]
@@ -109,7 +108,7 @@ fn burn_and_onnx_runtime_scores_agree() {
     });
     let featurizer = Featurizer::new(featurizer_config.clone());
     let data = data::build(
-        &synthetic_table(),
+        &synthetic_table().unwrap(),
         &featurizer,
         &PriceTable::empty(),
         &SplitRatios::default(),
