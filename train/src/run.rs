@@ -66,7 +66,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Hidden layer width.
     #[arg(long, default_value_t = 128)]
@@ -78,7 +78,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 32)]
     pub factor_dim: usize,
     /// Dropout on the hidden layer.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.3)]
     pub dropout: f64,
     /// Weight of the auxiliary task loss.
     #[arg(long, default_value_t = 0.2)]

@@ -31,7 +31,7 @@ pub struct TrainingConfig {
     #[config(default = 128)]
     pub batch_size: usize,
     /// Adam learning rate.
-    #[config(default = 2e-3)]
+    #[config(default = 1e-3)]
     pub lr: f64,
     /// Weight of the task cross-entropy relative to the quality BCE.
     #[config(default = 0.2)]
