@@ -23,7 +23,7 @@ pub struct SetReport {
     pub prompts: usize,
     /// Distinct models.
     pub models: usize,
-    /// What was skipped and why.
+    /// Outcome rows (prompt × model, or answers for arena) that were not loaded, by reason.
     pub skipped: Vec<Skipped>,
 }
 
