@@ -43,7 +43,7 @@ pub struct ModelConfig {
     #[config(default = 32)]
     pub factor_dim: usize,
     /// Dropout probability on the hidden layer during training.
-    #[config(default = 0.3)]
+    #[config(default = 0.5)]
     pub dropout: f64,
     /// Standard deviation of the embedding table's initial values.
     #[config(default = 0.1)]

@@ -78,7 +78,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 32)]
     pub factor_dim: usize,
     /// Dropout on the hidden layer.
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.5)]
     pub dropout: f64,
     /// Weight of the auxiliary task loss.
     #[arg(long, default_value_t = 0.2)]
