@@ -379,7 +379,10 @@ impl Featurizer {
         // Sublinear tf, truncation to the heaviest `max_features`, L2 normalisation.
         let entries = &mut table.entries;
         for e in entries.iter_mut() {
-            e.1 = 1.0 + e.1.ln();
+            // Most n-grams occur once; skip the ln for them.
+            if e.1 > 1.0 {
+                e.1 = 1.0 + e.1.ln();
+            }
         }
         if entries.len() > p.max_features {
             entries.select_nth_unstable_by(p.max_features - 1, |a, b| {
