@@ -102,11 +102,17 @@ fg=$("$EX/bench_loadgen" --url "$GATEWAY" --rate "$RATE" --duration "$DURATION" 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 f() { jq -r "$2" <<<"$1"; }
 fixed_row() { # label json
-  printf '| %s | %.0f | %.3f | %.3f | %.3f | %.3f | %s |' "$1" "$(f "$2" .throughput_rps)" "$(f "$2" .p50_ms)" \
-    "$(f "$2" .p99_ms)" "$(f "$2" .p999_ms)" "$(f "$2" .max_ms)" "$(f "$2" '.http_errors + .transport_errors')"
+  printf '| %s | %.0f | %.3f | %.3f | %.3f | %.3f | %.3f / %.3f | %s |\n' "$1" "$(f "$2" .throughput_rps)" "$(f "$2" .p50_ms)" \
+    "$(f "$2" .p99_ms)" "$(f "$2" .p999_ms)" "$(f "$2" .max_ms)" "$(f "$2" .service_p50_ms)" "$(f "$2" .service_p99_ms)" \
+    "$(f "$2" '.http_errors + .transport_errors')"
 }
 ADDED_P50=$(jq -rn --argjson d "$fd" --argjson g "$fg" '$g.p50_ms - $d.p50_ms | . * 1000 | round / 1000')
 ADDED_P99=$(jq -rn --argjson d "$fd" --argjson g "$fg" '$g.p99_ms - $d.p99_ms | . * 1000 | round / 1000')
+METRICS=$(curl -sf "http://127.0.0.1:$GATEWAY_PORT/metrics" || true)
+DROPPED=$(awk '/^arbiter_audit_records_total\{result="dropped"\}/ { print $2 }' <<<"$METRICS")
+ROUTER_P50=$(curl -sf -X POST "http://127.0.0.1:$GATEWAY_PORT/v1/route" -H 'content-type: application/json' \
+  -d '{"model":"auto","messages":[{"role":"user","content":"What is the derivative of x^3 + 2x with respect to x? Explain briefly."}]}' \
+  | jq -r '.router_us // empty')
 RECORDS=$(cat "$WORK"/decisions/*.jsonl 2>/dev/null | wc -l)
 
 STAMP=$(date -u +%Y-%m-%dT%H%MZ)
@@ -119,7 +125,7 @@ mkdir -p bench/results
   echo "- load average (1/5/15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER (other processes share the cores)"
   echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- serve models || echo ' (+ uncommitted changes)'); router: \`$ROUTER_NAME\` ($ROUTER)"
   echo "- stub upstream latency: ${STUB_LATENCY_MS} ms; wrk threads: $WRK_THREADS; ${DURATION} s per run; the stub, the gateway and the load generator share the machine"
-  echo "- decision records written during the runs: $RECORDS"
+  echo "- serve binary built $(date -u -r "$BIN/serve" +%Y-%m-%dT%H:%MZ); decision records written during the runs: $RECORDS; dropped (queue full): ${DROPPED:-0}; router time of one request after the runs: ${ROUTER_P50:-?} µs"
   echo
   echo "Closed loop (wrk, \`model: \"auto\"\`), latency in ms (p50 / p99 / p99.9); added = serve − direct at the same percentile:"
   echo
@@ -127,10 +133,10 @@ mkdir -p bench/results
   echo "|---:|---:|---|---:|---:|---|---:|---|---:|"
   printf '%s\n' "${ROWS[@]}"
   echo
-  echo "Open loop at a fixed $RATE req/s (bench_loadgen; latency from the scheduled send time, ms):"
+  echo "Open loop at a fixed $RATE req/s (bench_loadgen; latency in ms from the scheduled send time, so stalls are not hidden; service = from the actual send):"
   echo
-  echo "| target | achieved req/s | p50 | p99 | p99.9 | max | errors |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| target | achieved req/s | p50 | p99 | p99.9 | max | service p50 / p99 | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---|---:|"
   fixed_row direct "$fd"
   fixed_row serve "$fg"
   echo
