@@ -11,7 +11,8 @@
 # Environment: DURATION (s per run, 10), LEVELS ("1 16 64 256"), RATE (1000),
 # ROUTER_DIR (default: models/default if present, else a synthetic router written by
 # `bench_artifact`), STUB_LATENCY_MS (0), STUB_PORT (18181), GATEWAY_PORT (18180),
-# WRK_THREADS (1), NO_BUILD=1 (skip cargo build).
+# WRK_THREADS (1), NO_BUILD=1 (skip cargo build), LOADGEN (path of bench_loadgen; default the
+# release build).
 set -euo pipefail
 
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -24,6 +25,7 @@ STUB_LATENCY_MS=${STUB_LATENCY_MS:-0}
 WRK_THREADS=${WRK_THREADS:-1}
 BIN=target/release
 EX=$BIN/examples
+LOADGEN=${LOADGEN:-$EX/bench_loadgen}
 
 if [[ -z "${NO_BUILD:-}" ]]; then
   echo "== building release binaries" >&2
@@ -96,9 +98,9 @@ for c in $LEVELS; do
 done
 
 echo "== fixed rate $RATE req/s: direct" >&2
-fd=$("$EX/bench_loadgen" --url "$DIRECT" --rate "$RATE" --duration "$DURATION" --warmup 2 --json --label direct)
+fd=$("$LOADGEN" --url "$DIRECT" --rate "$RATE" --duration "$DURATION" --warmup 2 --json --label direct)
 echo "== fixed rate $RATE req/s: through serve" >&2
-fg=$("$EX/bench_loadgen" --url "$GATEWAY" --rate "$RATE" --duration "$DURATION" --warmup 2 --json --label serve)
+fg=$("$LOADGEN" --url "$GATEWAY" --rate "$RATE" --duration "$DURATION" --warmup 2 --json --label serve)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 f() { jq -r "$2" <<<"$1"; }
 fixed_row() { # label json
@@ -110,9 +112,8 @@ ADDED_P50=$(jq -rn --argjson d "$fd" --argjson g "$fg" '$g.p50_ms - $d.p50_ms | 
 ADDED_P99=$(jq -rn --argjson d "$fd" --argjson g "$fg" '$g.p99_ms - $d.p99_ms | . * 1000 | round / 1000')
 METRICS=$(curl -sf "http://127.0.0.1:$GATEWAY_PORT/metrics" || true)
 DROPPED=$(awk '/^arbiter_audit_records_total\{result="dropped"\}/ { print $2 }' <<<"$METRICS")
-ROUTER_P50=$(curl -sf -X POST "http://127.0.0.1:$GATEWAY_PORT/v1/route" -H 'content-type: application/json' \
-  -d '{"model":"auto","messages":[{"role":"user","content":"What is the derivative of x^3 + 2x with respect to x? Explain briefly."}]}' \
-  | jq -r '.router_us // empty')
+ROUTER_MEAN_US=$(awk '/^arbiter_router_duration_seconds_sum/ { s = $2 } /^arbiter_router_duration_seconds_count/ { n = $2 }
+  END { if (n > 0) printf "%.1f", s / n * 1e6 }' <<<"$METRICS")
 RECORDS=$(cat "$WORK"/decisions/*.jsonl 2>/dev/null | wc -l)
 
 STAMP=$(date -u +%Y-%m-%dT%H%MZ)
@@ -125,7 +126,7 @@ mkdir -p bench/results
   echo "- load average (1/5/15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER (other processes share the cores)"
   echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- serve models || echo ' (+ uncommitted changes)'); router: \`$ROUTER_NAME\` ($ROUTER)"
   echo "- stub upstream latency: ${STUB_LATENCY_MS} ms; wrk threads: $WRK_THREADS; ${DURATION} s per run; the stub, the gateway and the load generator share the machine"
-  echo "- serve binary built $(date -u -r "$BIN/serve" +%Y-%m-%dT%H:%MZ); decision records written during the runs: $RECORDS; dropped (queue full): ${DROPPED:-0}; router time of one request after the runs: ${ROUTER_P50:-?} µs"
+  echo "- serve binary built $(date -u -r "$BIN/serve" +%Y-%m-%dT%H:%MZ); decision records written during the runs: $RECORDS; dropped (queue full): ${DROPPED:-0}; mean router time (scoring + policy, from /metrics): ${ROUTER_MEAN_US:-?} µs"
   echo
   echo "Closed loop (wrk, \`model: \"auto\"\`), latency in ms (p50 / p99 / p99.9); added = serve − direct at the same percentile:"
   echo
