@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use models::{Catalog, Featurizer};
+use models::Catalog;
 
 /// Which prompts of `--data` are evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -127,7 +127,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         ratios.train, ratios.validation, ratios.test
     ));
 
-    let featurizer = Featurizer::new(artifact.manifest.featurizer.clone());
+    // The scorer's own featurizer (built from the manifest): the features the router
+    // sees are exactly the ones serve computes, and kNN uses the same vectors.
+    let featurizer = scorer.featurizer().clone();
     let catalog = Catalog::from_manifest(&artifact.manifest);
     let ctx = pipeline::RunContext {
         args: &args,

@@ -249,6 +249,15 @@ pub fn evaluate_dataset(
 
     let pair = pair_view(ctx, table, &eval, &methods, &mut notes);
     let (multi, decision_candidates) = multi_view(ctx, table, &eval, &methods, &mut notes);
+    if pair.is_none() && multi.is_none() {
+        notes.push(format!(
+            "no view: the router scores {} priced model(s) of this dataset (3 needed for the cost view) \
+             and not both `{}` and `{}`",
+            decision_candidates.len(),
+            ctx.args.strong,
+            ctx.args.weak
+        ));
+    }
 
     // Router decisions per prompt at a few λ, over the same candidates as the multi view.
     let decisions = eval

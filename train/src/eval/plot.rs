@@ -133,7 +133,7 @@ where
     let visible =
         |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && (!panel.log_x || x > 0.0);
     for (i, series) in panel.series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = color_for(&series.label, i);
         let points: Vec<(f64, f64)> = series.points.iter().copied().filter(visible).collect();
         match series.style {
             Style::Line => {
@@ -166,6 +166,19 @@ where
         .border_style(BLACK)
         .draw()
         .map_err(|e| e.to_string())
+}
+
+/// One colour per method across every panel and dataset.
+fn color_for(label: &str, i: usize) -> RGBAColor {
+    match label {
+        "router" => RGBColor(31, 119, 180).to_rgba(),
+        "oracle" => RGBColor(44, 160, 44).to_rgba(),
+        "random" => RGBColor(127, 127, 127).to_rgba(),
+        "category_prior" => RGBColor(255, 127, 14).to_rgba(),
+        "knn" => RGBColor(148, 103, 189).to_rgba(),
+        "single models" => RGBColor(0, 0, 0).mix(0.55),
+        _ => Palette99::pick(i).to_rgba(),
+    }
 }
 
 fn format_tick(x: f64) -> String {

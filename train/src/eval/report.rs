@@ -259,6 +259,9 @@ pub fn report_markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
         for note in &r.notes {
             let _ = writeln!(s, "- {note}");
         }
+        if !r.notes.is_empty() {
+            s.push('\n');
+        }
         if r.pair.is_some() || r.multi.is_some() {
             let _ = writeln!(
                 s,
