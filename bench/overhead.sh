@@ -11,7 +11,7 @@
 # Environment: DURATION (s per run, 10), LEVELS ("1 16 64 256"), RATE (1000),
 # ROUTER_DIR (default: models/default if present, else a synthetic router written by
 # `bench_artifact`), STUB_LATENCY_MS (0), STUB_PORT (18181), GATEWAY_PORT (18180),
-# WRK_THREADS (1), NO_BUILD=1 (skip cargo build), LOADGEN (path of bench_loadgen; default the
+# BENCH_STREAM=1 (wrk runs ask for streamed answers), WRK_THREADS (1), NO_BUILD=1 (skip cargo build), LOADGEN (path of bench_loadgen; default the
 # release build).
 set -euo pipefail
 
