@@ -438,3 +438,30 @@ pub fn render(s: &RunSummary) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noncommercial_sets_need_an_explicit_flag() {
+        assert_eq!(resolve_datasets(None, false).unwrap(), PERMISSIVE_DATASETS);
+        let asked = vec!["mmlu".to_string(), "alpaca_eval".to_string()];
+        let err = resolve_datasets(Some(&asked), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("alpaca_eval") && err.contains("--allow-noncommercial"),
+            "{err}"
+        );
+        assert_eq!(resolve_datasets(Some(&asked), true).unwrap(), asked);
+    }
+
+    #[test]
+    fn a_missing_data_directory_is_named() {
+        let err = resolve_data_dir(Some(Path::new("/nonexistent/router-data")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/router-data"), "{err}");
+    }
+}
