@@ -440,7 +440,8 @@ impl RouterBatcher {
     /// Packs `items` into tensors on `device`.
     pub fn batch<B: Backend>(&self, items: &[&Example], device: &B::Device) -> RouterBatch<B> {
         let rows: Vec<&Features> = items.iter().map(|e| &e.features).collect();
-        let (ids, weights, dense) = feature_tensors(&pack(&rows, self.dense_dim), device);
+        let (ids, weights, dense) =
+            feature_tensors(&FeatureBatch::from_features(&rows, self.dense_dim), device);
         let b = items.len();
         let mut labels = Vec::with_capacity(b * self.n_candidates);
         let mut mask = Vec::with_capacity(b * self.n_candidates);
@@ -475,30 +476,6 @@ impl RouterBatcher {
             mask: float(mask, self.n_candidates),
             tasks: float(tasks, self.n_tasks),
         }
-    }
-}
-
-/// Packs feature rows into one padded batch (id 0, weight 0), as the ONNX inputs expect.
-pub fn pack(rows: &[&Features], dense_dim: usize) -> FeatureBatch {
-    let width = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0).max(1);
-    let batch = rows.len();
-    let mut ids = vec![0i64; batch * width];
-    let mut weights = vec![0f32; batch * width];
-    let mut dense = vec![0f32; batch * dense_dim];
-    for (r, row) in rows.iter().enumerate() {
-        let k = row.ids.len().min(row.weights.len());
-        ids[r * width..r * width + k].copy_from_slice(&row.ids[..k]);
-        weights[r * width..r * width + k].copy_from_slice(&row.weights[..k]);
-        let d = row.dense.len().min(dense_dim);
-        dense[r * dense_dim..r * dense_dim + d].copy_from_slice(&row.dense[..d]);
-    }
-    FeatureBatch {
-        batch,
-        width,
-        ids,
-        weights,
-        dense,
-        dense_dim,
     }
 }
 

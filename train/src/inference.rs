@@ -3,7 +3,7 @@
 use burn::tensor::backend::Backend;
 use models::FeatureBatch;
 
-use crate::data::{Example, feature_tensors, pack};
+use crate::data::{Example, feature_tensors};
 use crate::model::RouterModel;
 
 /// Outputs for a list of prompts, row-major.
@@ -58,7 +58,11 @@ pub fn predict<B: Backend>(
     let mut out = Predictions::default();
     for chunk in examples.chunks(batch_size.max(1)) {
         let rows: Vec<&models::Features> = chunk.iter().map(|e| &e.features).collect();
-        out.extend(predict_features(model, &pack(&rows, dense_dim), device));
+        out.extend(predict_features(
+            model,
+            &FeatureBatch::from_features(&rows, dense_dim),
+            device,
+        ));
     }
     out
 }
