@@ -110,6 +110,15 @@ impl<'de> Deserialize<'de> for LooseNumber {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct QuestionId(pub String);
 
+/// A row of `question.jsonl`, the layout MT-Bench and Arena-bench share.
+#[derive(Deserialize)]
+pub struct Question {
+    pub question_id: QuestionId,
+    #[serde(default)]
+    pub category: Option<String>,
+    pub turns: Vec<String>,
+}
+
 impl<'de> Deserialize<'de> for QuestionId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]

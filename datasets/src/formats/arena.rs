@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::error::{LoadError, Location};
-use crate::json::{self, LooseNumber, QuestionId};
+use crate::json::{self, LooseNumber, Question, QuestionId};
 use crate::outcomes::{Outcome, SetBuilder};
 use crate::report::reasons;
 use crate::text;
@@ -27,14 +27,6 @@ pub const JUDGMENTS_DIR: &str = "model_judgment";
 pub const ANSWERS_DIR: &str = "model_answer";
 /// Output tokens when a judged model's answer is not published (a typical arena answer).
 pub const FALLBACK_OUTPUT_TOKENS: u32 = 400;
-
-#[derive(Deserialize)]
-struct Question {
-    question_id: QuestionId,
-    #[serde(default)]
-    category: Option<String>,
-    turns: Vec<String>,
-}
 
 #[derive(Deserialize)]
 struct Judgment {

@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{LoadError, Location};
-use crate::json::{self, LooseNumber, QuestionId};
+use crate::json::{self, LooseNumber, Question, QuestionId};
 use crate::outcomes::{Outcome, SetBuilder};
 use crate::report::reasons;
 use crate::text;
@@ -27,14 +27,6 @@ pub const CONTAMINATED: &str = "contaminated_prompts.jsonl";
 /// Output tokens when the judge prompt does not quote the answer (about the median
 /// MT-Bench answer length of the two published models).
 pub const FALLBACK_OUTPUT_TOKENS: u32 = 350;
-
-#[derive(Deserialize)]
-struct Question {
-    question_id: QuestionId,
-    #[serde(default)]
-    category: Option<String>,
-    turns: Vec<String>,
-}
 
 #[derive(Deserialize)]
 struct Judgement {
