@@ -8,7 +8,7 @@ mod support;
 use serde_json::{Value, json};
 use serve::builtin::builtin_config;
 use serve::router::{LoadedRouter, dir_loader};
-use support::{Gateway, client};
+use support::{Gateway, post_json};
 
 #[tokio::test]
 async fn the_default_router_and_builtin_catalog_route_without_keys() {
@@ -34,15 +34,7 @@ async fn the_default_router_and_builtin_catalog_route_without_keys() {
         ("Explain the difference between TCP and UDP.", "latency"),
     ] {
         let body = json!({"model": "auto", "messages": [{"role": "user", "content": prompt}], "route": {"objective": objective}});
-        let r: Value = client()
-            .post(format!("{}/v1/route", gw.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = post_json(format!("{}/v1/route", gw.url), &body).await;
         assert_eq!(r["outcome"], "routed", "{r}");
         assert!(r["model"].is_string(), "{r}");
         assert_eq!(

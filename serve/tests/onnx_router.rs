@@ -14,7 +14,7 @@ use models::Scorer;
 use serde_json::{Value, json};
 use serve::config::Config;
 use serve::router::{LoadedRouter, dir_loader};
-use support::{Gateway, StubUpstream, client};
+use support::{Gateway, StubUpstream, client, post_json};
 
 fn rename_router(dir: &std::path::Path, name: &str) {
     let path = dir.join("manifest.json");
@@ -46,15 +46,7 @@ async fn decisions_use_the_onnx_scores_and_the_shared_policy_and_reload_from_dis
         {"role": "system", "content": "You are terse."},
         {"role": "user", "content": prompt},
     ], "route": {"objective": "cost"}});
-    let r: Value = client()
-        .post(format!("{}/v1/route", gw.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = post_json(format!("{}/v1/route", gw.url), &body).await;
     assert_eq!(r["router"], "synthetic-bench-router");
 
     // The same numbers as the scorer gives for the user turn alone (system prompt not scored).
@@ -117,15 +109,7 @@ async fn decisions_use_the_onnx_scores_and_the_shared_policy_and_reload_from_dis
         .await
         .unwrap();
     assert_eq!(rep["router"], "synthetic-v2");
-    let r: Value = client()
-        .post(format!("{}/v1/route", gw.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = post_json(format!("{}/v1/route", gw.url), &body).await;
     assert_eq!(r["router"], "synthetic-v2");
 
     // A broken artifact is refused and the current router stays.
@@ -136,15 +120,7 @@ async fn decisions_use_the_onnx_scores_and_the_shared_policy_and_reload_from_dis
         .await
         .unwrap();
     assert_eq!(resp.status(), 500);
-    let r: Value = client()
-        .post(format!("{}/v1/route", gw.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = post_json(format!("{}/v1/route", gw.url), &body).await;
     assert_eq!(r["router"], "synthetic-v2");
     gw.stop().await;
 }
