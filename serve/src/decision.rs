@@ -63,7 +63,7 @@ pub fn new_record(
             exclude: req.route.exclude.clone(),
             models: req.models.clone(),
         },
-        candidates: Vec::new(),
+        candidates: Arc::from([]),
         fallback_order: Vec::new(),
         reason: String::new(),
         scores: None,
@@ -277,21 +277,22 @@ pub fn decide_auto(
 
     record.router = Some(router.name.clone());
     record.constraints.candidates = allowed;
+    record.routed_model = decision.winner_model().map(str::to_string);
+    record.model = record.routed_model.clone();
+    record.reason = decision.reason;
     record.candidates = decision
         .candidates
-        .iter()
+        .into_iter()
         .map(|c| CandidateRecord {
-            model: c.model.clone(),
-            predicted_quality: shortest(c.predicted_quality),
+            model: c.model,
+            // Exact: the policy's f64 came from the scorer's f32.
+            predicted_quality: c.predicted_quality as f32,
             est_cost_usd: c.est_cost_usd,
             est_latency_ms: c.est_latency_ms,
             utility: c.utility.is_finite().then_some(c.utility),
-            excluded: c.excluded.clone(),
+            excluded: c.excluded,
         })
         .collect();
-    record.reason = decision.reason.clone();
-    record.routed_model = decision.winner_model().map(str::to_string);
-    record.model = record.routed_model.clone();
     record.fallback_order = order.clone();
     record.task = prediction
         .task_probs
@@ -301,23 +302,23 @@ pub fn decide_auto(
         .and_then(|(i, p)| {
             router.tasks.get(i).map(|name| TaskGuess {
                 name: name.clone(),
-                probability: clean(*p),
+                probability: *p,
             })
         });
-    record.scores = Some(Scores {
+    record.scores = Some(Arc::new(Scores {
         quality: router
             .candidates
             .iter()
             .zip(&prediction.quality)
-            .map(|(c, q)| (c.name.clone(), clean(*q)))
+            .map(|(c, q)| (c.name.clone(), *q))
             .collect(),
         task_probs: router
             .tasks
             .iter()
             .zip(&prediction.task_probs)
-            .map(|(t, p)| (t.clone(), clean(*p)))
+            .map(|(t, p)| (t.clone(), *p))
             .collect::<BTreeMap<_, _>>(),
-    });
+    }));
     order
 }
 
@@ -334,15 +335,4 @@ pub fn plan_named(name: &str, req: &ChatRequest, record: &mut DecisionRecord) ->
     record.model = Some(name.to_string());
     record.fallback_order = order.clone();
     order
-}
-
-/// An f32 score as the f64 with the same shortest decimal form (`0.9`, not
-/// `0.8999999761581421`), for records people read. The policy itself sees the exact value.
-fn clean(v: f32) -> f64 {
-    v.to_string().parse().unwrap_or(f64::from(v))
-}
-
-/// [`clean`] for a value that went through the policy as f64 (it came from an f32).
-fn shortest(v: f64) -> f64 {
-    clean(v as f32)
 }

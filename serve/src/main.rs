@@ -14,6 +14,13 @@ use serve::{AppState, builtin};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+// glibc's malloc was ~30% of the instructions on the request path (callgrind, see
+// docs/benchmarks.md): every request builds, serialises and frees a record with a few
+// hundred small strings, from several threads. mimalloc's thread-local free lists make
+// that cheap.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Arbiter's OpenAI-compatible gateway: routes `model: "auto"` with a learned router.
 #[derive(Debug, Parser)]
 #[command(version, about)]

@@ -52,9 +52,9 @@ struct Recent {
 }
 
 impl Recent {
-    fn put(&mut self, record: DecisionRecord) {
+    fn put(&mut self, record: Arc<DecisionRecord>) {
         let id = record.id.clone();
-        if self.by_id.insert(id.clone(), Arc::new(record)).is_none() {
+        if self.by_id.insert(id.clone(), record).is_none() {
             self.order.push_back(id);
             while self.order.len() > self.capacity {
                 if let Some(old) = self.order.pop_front() {
@@ -95,13 +95,14 @@ impl AuditLog {
 
     /// Keeps a record in memory only (a request still in flight: `outcome: "pending"`).
     pub fn remember(&self, record: DecisionRecord) {
-        self.recent().put(record);
+        self.recent().put(Arc::new(record));
     }
 
     /// Stores the final record: in memory, and queued for the file without waiting.
     pub fn submit(&self, record: DecisionRecord) -> Result<(), SubmitError> {
-        self.recent().put(record.clone());
-        match self.tx.try_send(WriterMsg::Record(Box::new(record))) {
+        let record = Arc::new(record);
+        self.recent().put(Arc::clone(&record));
+        match self.tx.try_send(WriterMsg::Record(record)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(SubmitError::QueueFull),
             Err(TrySendError::Disconnected(_)) => Err(SubmitError::Closed),

@@ -2,6 +2,7 @@
 //! the decision log stores and `/v1/decisions/{id}` serves.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -31,14 +32,18 @@ pub struct DecisionRecord {
     pub objective: ObjectiveSpec,
     /// Constraints applied.
     pub constraints: ConstraintsRecord,
-    /// Every candidate with its predictions and, when dropped, why.
-    pub candidates: Vec<CandidateRecord>,
+    /// Every candidate with its predictions and, when dropped, why. Shared, not copied,
+    /// between the in-flight record, the in-memory index and the writer: it is the bulk
+    /// of a record and does not change after the decision.
+    #[serde(with = "shared_slice")]
+    pub candidates: Arc<[CandidateRecord]>,
     /// Models in the order they were (or would be) tried.
     pub fallback_order: Vec<String>,
     /// Why the winner won, in words.
     pub reason: String,
     /// The full score vector: predicted quality per candidate and task probabilities.
-    pub scores: Option<Scores>,
+    #[serde(with = "shared_option")]
+    pub scores: Option<Arc<Scores>>,
     /// `models::prompt_id` of the routed prompt (user turns joined).
     pub prompt_id: String,
     /// The routed prompt, only when `audit.log_prompts` is on.
@@ -68,8 +73,8 @@ pub struct DecisionRecord {
 pub struct TaskGuess {
     /// Task name from the manifest.
     pub name: String,
-    /// Its probability.
-    pub probability: f64,
+    /// Its probability (f32, as the scorer computed it: serialised in its shortest form).
+    pub probability: f32,
 }
 
 /// Constraints as applied.
@@ -92,8 +97,8 @@ pub struct ConstraintsRecord {
 pub struct CandidateRecord {
     /// Catalog name.
     pub model: String,
-    /// Predicted normalised quality in [0, 1].
-    pub predicted_quality: f64,
+    /// Predicted normalised quality in [0, 1] (f32, as the scorer computed it).
+    pub predicted_quality: f32,
     /// Estimated cost of this request.
     pub est_cost_usd: Option<f64>,
     /// Estimated latency (live moving average of its provider).
@@ -108,9 +113,9 @@ pub struct CandidateRecord {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Scores {
     /// Predicted quality per candidate, manifest order.
-    pub quality: BTreeMap<String, f64>,
+    pub quality: BTreeMap<String, f32>,
     /// Task probabilities.
-    pub task_probs: BTreeMap<String, f64>,
+    pub task_probs: BTreeMap<String, f32>,
 }
 
 /// One upstream attempt.
@@ -156,5 +161,43 @@ impl Usage {
             completion_tokens: c,
             total_tokens: t,
         })
+    }
+}
+
+/// Serde for `Arc<[T]>` as a plain JSON array (serde's own `Arc` support needs its `rc`
+/// feature, which would rebuild every crate that uses serde).
+mod shared_slice {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Arc<[T]>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_ref().serialize(s)
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Arc<[T]>, D::Error> {
+        Vec::<T>::deserialize(d).map(Arc::from)
+    }
+}
+
+/// Serde for `Option<Arc<T>>` as the plain value or `null`.
+mod shared_option {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        v: &Option<Arc<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        v.as_deref().serialize(s)
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Arc<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(|v| v.map(Arc::new))
     }
 }

@@ -7,7 +7,11 @@
 //! `max_file_bytes` is closed and the next one opened.
 //!
 //! Flush policy: after each batch of queued records the buffer is written to the OS
-//! (`write` + `flush`), so a crash of the process loses only records still in the queue;
+//! (`write` + `flush`), so a crash of the process loses only records still in the queue
+//! (at most [`BATCH_WINDOW`] worth of them, besides the batch being written). Between
+//! batches the thread waits [`BATCH_WINDOW`], so that under load the request path finds
+//! it busy rather than parked: queueing a record then costs no wake-up (a futex call and
+//! a context switch per record, measurable at thousands of requests per second);
 //! the file is fsynced every `fsync_interval_ms` while dirty, on rotation and on
 //! shutdown, so a crash of the machine loses at most that interval.
 
@@ -23,12 +27,15 @@ use super::record::DecisionRecord;
 #[derive(Debug)]
 pub enum WriterMsg {
     /// Append a record.
-    Record(Box<DecisionRecord>),
+    Record(std::sync::Arc<DecisionRecord>),
     /// Flush and fsync, then signal.
     Flush(tokio::sync::oneshot::Sender<()>),
     /// Flush, fsync and stop.
     Shutdown,
 }
+
+/// How long the writer lets records gather after writing a batch (see the module docs).
+pub const BATCH_WINDOW: Duration = Duration::from_millis(2);
 
 /// Prefix and suffix of log files.
 pub const FILE_PREFIX: &str = "decisions-";
@@ -50,6 +57,8 @@ pub struct Writer {
     current: Option<Current>,
     dirty: bool,
     last_sync: Instant,
+    /// The line being serialised, reused between records.
+    line: Vec<u8>,
 }
 
 impl Writer {
@@ -68,6 +77,7 @@ impl Writer {
             current: None,
             dirty: false,
             last_sync: Instant::now(),
+            line: Vec::with_capacity(16 * 1024),
         };
         w.rotate()?;
         Ok(w)
@@ -97,18 +107,20 @@ impl Writer {
     }
 
     fn write(&mut self, record: &DecisionRecord) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-        line.push(b'\n');
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, record).map_err(std::io::Error::other)?;
+        self.line.push(b'\n');
+        let len = self.line.len() as u64;
         if self
             .current
             .as_ref()
-            .is_some_and(|c| c.bytes > 0 && c.bytes + line.len() as u64 > self.max_file_bytes)
+            .is_some_and(|c| c.bytes > 0 && c.bytes + len > self.max_file_bytes)
         {
             self.rotate()?;
         }
         if let Some(c) = self.current.as_mut() {
-            c.out.write_all(&line)?;
-            c.bytes += line.len() as u64;
+            c.out.write_all(&self.line)?;
+            c.bytes += len;
             self.dirty = true;
         }
         Ok(())
@@ -161,6 +173,7 @@ impl Writer {
                         self.finish();
                         return;
                     }
+                    std::thread::sleep(BATCH_WINDOW);
                     res
                 }
                 Ok(WriterMsg::Flush(ack)) => {
