@@ -1,7 +1,7 @@
 //! A tiny router MLP written as ONNX with `models::onnx_proto`, plus the same computation in
 //! plain Rust, so tests can check ONNX Runtime's scores against a reference.
 //!
-//! Graph: Gather(embedding, ids) * Unsqueeze(weights) → ReduceSum(axis 1) → Concat(dense)
+//! Graph: MatMul(Unsqueeze(weights), Gather(embedding, ids)) → Squeeze → Concat(dense)
 //! → Gemm → Sigmoid (`quality`), and → Gemm → Softmax (`task_probs`).
 #![allow(dead_code)] // each test target uses a different part
 #![allow(clippy::unwrap_used)] // test support: failing loudly is the point
@@ -83,23 +83,23 @@ impl TinyModel {
                 node(
                     "Unsqueeze",
                     "unsqueeze",
-                    &["weights", "axis2"],
-                    &["weights3"],
+                    &["weights", "axis1"],
+                    &["weights_row"],
                     vec![],
                 ),
                 node(
-                    "Mul",
-                    "mul",
-                    &["gathered", "weights3"],
-                    &["weighted"],
+                    "MatMul",
+                    "bag",
+                    &["weights_row", "gathered"],
+                    &["pooled_row"],
                     vec![],
                 ),
                 node(
-                    "ReduceSum",
-                    "pool",
-                    &["weighted", "axis1"],
+                    "Squeeze",
+                    "squeeze",
+                    &["pooled_row", "axis1"],
                     &["pooled"],
-                    vec![attr_int("keepdims", 0)],
+                    vec![],
                 ),
                 node(
                     "Concat",
@@ -133,7 +133,6 @@ impl TinyModel {
             ],
             initializer: vec![
                 tensor_f32("embedding", &[self.buckets as i64, h], &self.embedding),
-                tensor_i64("axis2", &[1], &[2]),
                 tensor_i64("axis1", &[1], &[1]),
                 tensor_f32("w_quality", &[h + d, n], &self.w_quality),
                 tensor_f32("b_quality", &[n], &self.b_quality),

@@ -115,7 +115,7 @@ fn weights(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-/// The graph: Gather(embedding, ids) · weights → ReduceSum → Concat(dense) → Gemm →
+/// The graph (the bag as `train` exports it): Gather(embedding, ids) → MatMul(weights) → Concat(dense) → Gemm →
 /// Sigmoid (`quality`) and → Gemm → Softmax (`task_probs`).
 pub fn onnx_bytes(
     buckets: usize,
@@ -134,14 +134,9 @@ pub fn onnx_bytes(
             "gathered",
             Some(("axis", 0)),
         ),
-        ("Unsqueeze", &["weights", "axis2"], "weights3", None),
-        ("Mul", &["gathered", "weights3"], "weighted", None),
-        (
-            "ReduceSum",
-            &["weighted", "axis1"],
-            "pooled",
-            Some(("keepdims", 0)),
-        ),
+        ("Unsqueeze", &["weights", "axis1"], "weights_row", None),
+        ("MatMul", &["weights_row", "gathered"], "pooled_row", None),
+        ("Squeeze", &["pooled_row", "axis1"], "pooled", None),
         ("Concat", &["pooled", "dense"], "hidden", Some(("axis", 1))),
         (
             "Gemm",
@@ -177,7 +172,6 @@ pub fn onnx_bytes(
             vec![buckets as i64, h],
             Tensor::F32(weights(buckets * hidden, 42, 1.0)),
         ),
-        ("axis2", vec![1], Tensor::I64(vec![2])),
         ("axis1", vec![1], Tensor::I64(vec![1])),
         (
             "w_quality",
