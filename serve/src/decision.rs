@@ -44,7 +44,7 @@ pub fn new_record(
 ) -> DecisionRecord {
     let prompt = req.routed_prompt();
     DecisionRecord {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: crate::audit::id::new_decision_id(),
         time: chrono::Utc::now(),
         endpoint: endpoint.to_string(),
         requested_model: match &req.model {
@@ -206,12 +206,11 @@ pub fn decide_auto(
             };
             // Estimates come from the provider that would be tried first: the first
             // whose breaker is not open.
-            let usable: Vec<_> = model
+            let first_usable = model
                 .providers
                 .iter()
-                .filter(|p| p.breaker.state() != BreakerState::Open)
-                .collect();
-            let first = usable.first().copied().or(model.providers.first());
+                .find(|p| p.breaker.state() != BreakerState::Open);
+            let first = first_usable.or(model.providers.first());
             let entry = CatalogEntry {
                 name: cand.name.clone(),
                 price: first
@@ -230,7 +229,7 @@ pub fn decide_auto(
                     "prompt of ~{prompt_tokens} tokens exceeds the context length {}",
                     model.context_length
                 ));
-            } else if usable.is_empty() {
+            } else if first_usable.is_none() {
                 let names: Vec<&str> = model.providers.iter().map(|p| p.name.as_str()).collect();
                 input.unavailable = Some(format!(
                     "circuit breaker open for every provider ({})",
@@ -306,12 +305,6 @@ pub fn decide_auto(
             })
         });
     record.scores = Some(Arc::new(Scores {
-        quality: router
-            .candidates
-            .iter()
-            .zip(&prediction.quality)
-            .map(|(c, q)| (c.name.clone(), *q))
-            .collect(),
         task_probs: router
             .tasks
             .iter()

@@ -43,10 +43,12 @@ async fn the_default_router_and_builtin_catalog_route_without_keys() {
         );
         let p = r["task"]["probability"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&p));
-        let q = r["scores"]["quality"].as_object().unwrap();
         assert!(
-            q.values()
-                .all(|v| (0.0..=1.0).contains(&v.as_f64().unwrap())),
+            r["candidates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| (0.0..=1.0).contains(&c["predicted_quality"].as_f64().unwrap())),
             "{r}"
         );
     }

@@ -528,10 +528,14 @@ async fn the_audit_record_is_complete_and_survives_a_restart() {
     assert_eq!(rec["attempts"][0]["status"], 200);
     assert_eq!(rec["usage"]["total_tokens"], 16);
     assert!(rec["cost_usd"].as_f64().unwrap() > 0.0);
-    assert_eq!(
-        rec["scores"]["quality"]["big"].as_f64().unwrap() as f32,
-        0.9
-    );
+    let big = rec["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "big")
+        .unwrap();
+    assert_eq!(big["predicted_quality"].as_f64().unwrap() as f32, 0.9);
+    assert!(rec["scores"].get("quality").is_none(), "not repeated");
     assert_eq!(rec["scores"]["task_probs"].as_object().unwrap().len(), 12);
     assert_eq!(rec["prompt_id"], models::prompt_id("What is 2+2?"));
     assert!(rec.get("prompt").is_none(), "log_prompts is off");

@@ -52,8 +52,14 @@ async fn decisions_use_the_onnx_scores_and_the_shared_policy_and_reload_from_dis
     // The same numbers as the scorer gives for the user turn alone (system prompt not scored).
     let scorer = models::OnnxScorer::load(router_dir.path()).unwrap();
     let p = scorer.score(prompt).unwrap();
+    let recorded = r["candidates"].as_array().unwrap();
     for (c, q) in manifest.candidates.iter().zip(&p.quality) {
-        let got = r["scores"]["quality"][&c.name].as_f64().unwrap();
+        let got = recorded
+            .iter()
+            .find(|rc| rc["model"] == c.name.as_str())
+            .unwrap()["predicted_quality"]
+            .as_f64()
+            .unwrap();
         assert!(
             (got - f64::from(*q)).abs() < 1e-6,
             "{}: {got} vs {q}",

@@ -166,7 +166,7 @@ pub fn onnx_bytes(
         pb::message(&mut graph, 1, &node);
     }
     pb::string(&mut graph, 2, "synthetic_router");
-    let inits: [(&str, Vec<i64>, Tensor); 7] = [
+    let inits: [(&str, Vec<i64>, Tensor); 6] = [
         (
             "embedding",
             vec![buckets as i64, h],

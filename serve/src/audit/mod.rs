@@ -1,7 +1,8 @@
-//! The decision log: records ([`record`]), the writer thread ([`writer`]) and lookup by id
-//! (recent records in memory, older ones found by scanning the files, newest first, so a
-//! record is found after a restart too).
+//! The decision log: records ([`record`]) and their ids ([`id`]), the writer thread
+//! ([`writer`]) and lookup by id (recent records in memory, older ones found by scanning
+//! the files, newest first, so a record is found after a restart too).
 
+pub mod id;
 pub mod record;
 pub mod writer;
 

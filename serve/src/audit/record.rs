@@ -41,7 +41,8 @@ pub struct DecisionRecord {
     pub fallback_order: Vec<String>,
     /// Why the winner won, in words.
     pub reason: String,
-    /// The full score vector: predicted quality per candidate and task probabilities.
+    /// The task head's full output (each candidate's predicted quality is in
+    /// `candidates`, exactly as the scorer gave it).
     #[serde(with = "shared_option")]
     pub scores: Option<Arc<Scores>>,
     /// `models::prompt_id` of the routed prompt (user turns joined).
@@ -109,11 +110,9 @@ pub struct CandidateRecord {
     pub excluded: Option<String>,
 }
 
-/// The raw score vector.
+/// The scorer's outputs that are not per candidate.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Scores {
-    /// Predicted quality per candidate, manifest order.
-    pub quality: BTreeMap<String, f32>,
     /// Task probabilities.
     pub task_probs: BTreeMap<String, f32>,
 }
