@@ -12,7 +12,8 @@
 # ROUTER_DIR (default: models/default if present, else a synthetic router written by
 # `bench_artifact`), STUB_LATENCY_MS (0), STUB_PORT (18181), GATEWAY_PORT (18180),
 # BENCH_STREAM=1 (wrk runs ask for streamed answers), WRK_THREADS (1), NO_BUILD=1 (skip cargo build), LOADGEN (path of bench_loadgen; default the
-# release build).
+# release build), SERVE_BIN (the gateway binary; default the release build: set it to a
+# baseline commit's build to compare two builds on the same machine).
 set -euo pipefail
 
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -26,6 +27,7 @@ WRK_THREADS=${WRK_THREADS:-1}
 BIN=target/release
 EX=$BIN/examples
 LOADGEN=${LOADGEN:-$EX/bench_loadgen}
+SERVE_BIN=${SERVE_BIN:-$BIN/serve}
 
 if [[ -z "${NO_BUILD:-}" ]]; then
   echo "== building release binaries" >&2
@@ -61,7 +63,7 @@ ROUTER_NAME=$(jq -r .name "$ROUTER/manifest.json")
 "$EX/bench_stub_upstream" --listen "127.0.0.1:$STUB_PORT" --latency-ms "$STUB_LATENCY_MS" --threads 1 \
   > "$WORK/stub.log" 2>&1 &
 PIDS+=($!)
-"$BIN/serve" --config "$WORK/gateway.toml" > "$WORK/gateway.log" 2>&1 &
+"$SERVE_BIN" --config "$WORK/gateway.toml" > "$WORK/gateway.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$GATEWAY_PORT/readyz" >/dev/null && break
@@ -126,7 +128,7 @@ mkdir -p bench/results
   echo "- load average (1/5/15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER (other processes share the cores)"
   echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- serve models || echo ' (+ uncommitted changes)'); router: \`$ROUTER_NAME\` ($ROUTER)"
   echo "- stub upstream latency: ${STUB_LATENCY_MS} ms; wrk runs streamed (BENCH_STREAM): ${BENCH_STREAM:-0}; wrk threads: $WRK_THREADS; ${DURATION} s per run; the stub, the gateway and the load generator share the machine"
-  echo "- serve binary built $(date -u -r "$BIN/serve" +%Y-%m-%dT%H:%MZ); decision records written during the runs: $RECORDS; dropped (queue full): ${DROPPED:-0}; mean router time (scoring + policy, from /metrics): ${ROUTER_MEAN_US:-?} µs"
+  echo "- serve binary built $(date -u -r "$SERVE_BIN" +%Y-%m-%dT%H:%MZ); decision records written during the runs: $RECORDS; dropped (queue full): ${DROPPED:-0}; mean router time (scoring + policy, from /metrics): ${ROUTER_MEAN_US:-?} µs"
   echo
   echo "Closed loop (wrk, \`model: \"auto\"\`), latency in ms (p50 / p99 / p99.9); added = serve − direct at the same percentile:"
   echo
