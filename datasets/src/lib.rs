@@ -11,6 +11,7 @@
 //!   (AlpacaEval), [`formats::routerbench`] (RouterBench wide, incl. MMLU-Pro),
 //!   [`formats::generic`] (users' own long-format data).
 //! - `outcomes`: the per-set builder that turns loader rows into a canonical frame.
+//! - [`aliases`]: one canonical name per model (published spellings merged, counted).
 //! - [`prices`]: the price table that fills `cost_usd`.
 //! - [`report`]: what was loaded and what was skipped, with reasons.
 //! - [`split`]: deterministic train/validation/test split by prompt hash.
@@ -19,6 +20,7 @@
 //! - `table`, `json`: reading CSV/Parquet/JSON with located errors.
 //! - [`error`]: [`LoadError`], naming file, line/row and field.
 
+pub mod aliases;
 pub mod error;
 pub mod formats;
 pub mod prices;
@@ -38,9 +40,10 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rayon::prelude::*;
 
+pub use aliases::{MODEL_ALIASES, canonical_model};
 pub use error::{LoadError, Location};
 pub use prices::{Price, PriceTable};
-pub use report::{LoadReport, SetReport, Skipped};
+pub use report::{LoadReport, Renamed, SetReport, Skipped};
 
 use discover::SetSource;
 use outcomes::{BuiltSet, SetBuilder};

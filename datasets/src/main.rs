@@ -55,6 +55,14 @@ fn main() -> anyhow::Result<()> {
             print_overview(&summaries);
             for summary in &summaries {
                 print_dataset(summary);
+                for set in loaded.report.for_dataset(&summary.dataset) {
+                    for r in &set.renamed {
+                        println!(
+                            "renamed: {} outcome rows of `{}` loaded as `{}` (same model)",
+                            r.rows, r.from, r.to
+                        );
+                    }
+                }
             }
             for ignored in &loaded.report.ignored {
                 println!("ignored (not a recognised format): {}", ignored.display());

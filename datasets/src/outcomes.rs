@@ -10,9 +10,10 @@ use std::path::PathBuf;
 
 use polars::prelude::*;
 
+use crate::aliases;
 use crate::error::LoadError;
 use crate::prices::PriceTable;
-use crate::report::{SetReport, Skipped, reasons};
+use crate::report::{Renamed, SetReport, Skipped, reasons};
 use crate::schema;
 use crate::text;
 
@@ -139,13 +140,44 @@ impl SetBuilder {
             .map(|(p, n)| n.unwrap_or_else(|| text::estimate_tokens(p)))
             .collect();
 
+        // One index per canonical model name: published spellings of one model merge here,
+        // so their outcomes become one candidate's labels (and a clash is a duplicate).
+        let mut names: Vec<String> = Vec::new();
+        let canonical_of: Vec<u32> = {
+            let mut index: HashMap<String, u32> = HashMap::new();
+            self.models
+                .iter()
+                .map(|m| {
+                    let c = aliases::canonical_model(m);
+                    *index.entry(c.to_string()).or_insert_with(|| {
+                        names.push(c.to_string());
+                        index_u32(names.len() - 1)
+                    })
+                })
+                .collect()
+        };
+        let mut renamed_rows = vec![0usize; self.models.len()];
         let mut seen: HashSet<(&str, u32)> = HashSet::with_capacity(self.rows.len());
         let mut keep = Vec::with_capacity(self.rows.len());
         for row in &self.rows {
-            if seen.insert((ids[row.prompt as usize].as_str(), row.model)) {
-                keep.push(*row);
+            let model = canonical_of[row.model as usize];
+            if seen.insert((ids[row.prompt as usize].as_str(), model)) {
+                if names[model as usize] != self.models[row.model as usize] {
+                    renamed_rows[row.model as usize] += 1;
+                }
+                keep.push(Outcome { model, ..*row });
             }
         }
+        let renamed: Vec<Renamed> = renamed_rows
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(m, &rows)| Renamed {
+                from: self.models[m].clone(),
+                to: names[canonical_of[m] as usize].clone(),
+                rows,
+            })
+            .collect();
         let duplicates = self.rows.len() - keep.len();
         self.skip(reasons::DUPLICATE, duplicates);
 
@@ -188,7 +220,7 @@ impl SetBuilder {
         )?;
         let model_col = gather(
             schema::MODEL,
-            StringChunked::from_iter_values("p".into(), self.models.iter().map(String::as_str)),
+            StringChunked::from_iter_values("p".into(), names.iter().map(String::as_str)),
             &model_idx,
         )?;
         let dataset_col =
@@ -205,7 +237,7 @@ impl SetBuilder {
             .map(|r| {
                 r.cost_usd.or_else(|| {
                     prices.cost(
-                        &self.models[r.model as usize],
+                        &names[r.model as usize],
                         input_tokens[r.prompt as usize],
                         r.output_tokens,
                     )
@@ -225,6 +257,7 @@ impl SetBuilder {
             prompts: prompts.len(),
             models: models.len(),
             skipped: self.skipped.clone(),
+            renamed,
         };
 
         let frame = DataFrame::new(

@@ -25,6 +25,19 @@ pub struct SetReport {
     pub models: usize,
     /// Outcome rows (prompt × model, or answers for arena) that were not loaded, by reason.
     pub skipped: Vec<Skipped>,
+    /// Models loaded under their canonical name ([`crate::aliases::MODEL_ALIASES`]).
+    pub renamed: Vec<Renamed>,
+}
+
+/// Outcome rows of a model published under an alias and loaded under its canonical name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renamed {
+    /// The name as published in the file.
+    pub from: String,
+    /// The canonical name in the `model` column.
+    pub to: String,
+    /// Outcome rows renamed (after duplicates were dropped).
+    pub rows: usize,
 }
 
 impl SetReport {

@@ -433,3 +433,59 @@ fn summary_reports_means_per_model() {
     assert_eq!(claude.costed, 2);
     assert_eq!(s.skipped[0].count, 1);
 }
+
+#[test]
+fn published_aliases_load_under_one_canonical_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("aliases.csv");
+    std::fs::write(
+        &file,
+        "prompt,model,score\n\
+         What is 2+2?,Mixtral-8x7B-Instruct-v0.1,1\n\
+         What is 2+2?,gpt-4-1106-preview,1\n\
+         Name a prime.,mistralai/Mixtral-8x7B-Instruct-v0.1,0\n\
+         Name a prime.,Mixtral-8x7B-Instruct-v0.1,1\n\
+         Name a prime.,Mistral-7B-Instruct-v0.1,1\n",
+    )
+    .unwrap();
+    let loaded = load(&file).unwrap();
+    let set = &loaded.report.sets[0];
+    // Mixtral under two spellings is one model; Mistral-7B is renamed too.
+    assert_eq!(set.models, 3);
+    let models = strs(&loaded.frame, MODEL);
+    assert!(
+        models
+            .iter()
+            .all(|m| m.as_deref() != Some("Mixtral-8x7B-Instruct-v0.1")),
+        "{models:?}"
+    );
+    // The second spelling on the same prompt is a duplicate: the first row is kept.
+    assert_eq!(set.skipped_for(reasons::DUPLICATE), 1);
+    let i = row(
+        &loaded.frame,
+        "aliases",
+        "Name a prime.",
+        "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    );
+    assert_eq!(f64s(&loaded.frame, SCORE)[i], Some(0.0));
+    let renamed: Vec<(&str, &str, usize)> = set
+        .renamed
+        .iter()
+        .map(|r| (r.from.as_str(), r.to.as_str(), r.rows))
+        .collect();
+    assert_eq!(
+        renamed,
+        [
+            (
+                "Mixtral-8x7B-Instruct-v0.1",
+                "mistralai/Mixtral-8x7B-Instruct-v0.1",
+                1
+            ),
+            (
+                "Mistral-7B-Instruct-v0.1",
+                "mistralai/Mistral-7B-Instruct-v0.1",
+                1
+            )
+        ]
+    );
+}

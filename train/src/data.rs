@@ -58,10 +58,18 @@ pub struct Example {
     pub labels: Vec<f32>,
     /// 1 where the candidate has an outcome for this prompt, else 0.
     pub mask: Vec<f32>,
+    /// Mean train-split label of each candidate on this prompt's (dataset, category), shrunk
+    /// toward the candidate's dataset mean ([`PRIOR_STRENGTH`] pseudo-prompts); 0 where the
+    /// candidate has no train label in the dataset. A training target only (the network never
+    /// sees the category): blending it into the label ([`RouterBatcher::prior_mix`]) damps the
+    /// noise of one-shot correct/incorrect outcomes.
+    pub prior: Vec<f32>,
     /// Realised cost in USD per candidate, where known.
     pub costs: Vec<Option<f64>>,
     /// Index into [`taxonomy::TASKS`].
     pub task: usize,
+    /// Index into [`TrainingData::category_classes`] (a training target only).
+    pub category_class: Option<usize>,
     pub split: Split,
 }
 
@@ -102,6 +110,9 @@ pub struct TrainingData {
     pub datasets: Vec<DatasetInfo>,
     pub examples: Vec<Example>,
     pub task_mapping: TaskMapping,
+    /// `dataset/category` of every category with a train-split prompt (targets of the
+    /// auxiliary category head).
+    pub category_classes: Vec<String>,
     pub skipped: Skipped,
     /// Duplicate (dataset, prompt, model) outcomes that were averaged into one label.
     pub merged_duplicates: usize,
@@ -290,8 +301,10 @@ fn build_from_rows(
                 features: Features::default(),
                 labels: vec![0.0; n],
                 mask: vec![0.0; n],
+                prior: vec![0.0; n],
                 costs: vec![None; n],
                 task: taxonomy::task_index(task).unwrap_or(taxonomy::TASKS.len() - 1),
+                category_class: None,
                 split: split_of(r.prompt_id, ratios),
             });
             sums.push((vec![0.0; n], vec![0; n]));
@@ -325,6 +338,8 @@ fn build_from_rows(
         }
     }
 
+    fill_priors(&mut examples, n);
+    let category_classes = fill_category_classes(&mut examples, &dataset_names);
     examples.par_iter_mut().for_each(|ex| {
         featurizer.featurize_into(&ex.prompt, &mut ex.features);
     });
@@ -359,10 +374,75 @@ fn build_from_rows(
         datasets,
         examples,
         task_mapping,
+        category_classes,
         skipped,
         merged_duplicates,
         ratios: *ratios,
     })
+}
+
+/// Pseudo-prompts of the dataset mean in each (dataset, category) prior.
+pub const PRIOR_STRENGTH: f64 = 20.0;
+
+/// Fills [`Example::prior`] from the train split's labels.
+fn fill_priors(examples: &mut [Example], n: usize) {
+    type Sums = (Vec<f64>, Vec<f64>);
+    let zero = || (vec![0.0; n], vec![0.0; n]);
+    let mut by_dataset: HashMap<usize, Sums> = HashMap::new();
+    let mut by_category: HashMap<(usize, Option<String>), Sums> = HashMap::new();
+    for ex in examples.iter().filter(|e| e.split == Split::Train) {
+        let d = by_dataset.entry(ex.dataset).or_insert_with(zero);
+        let c = by_category
+            .entry((ex.dataset, ex.category.clone()))
+            .or_insert_with(zero);
+        for m in ex.labelled() {
+            let y = f64::from(ex.labels[m]);
+            d.0[m] += y;
+            d.1[m] += 1.0;
+            c.0[m] += y;
+            c.1[m] += 1.0;
+        }
+    }
+    for ex in examples.iter_mut() {
+        let Some((d_sum, d_count)) = by_dataset.get(&ex.dataset) else {
+            continue;
+        };
+        let category = by_category.get(&(ex.dataset, ex.category.clone()));
+        for m in 0..n {
+            if d_count[m] == 0.0 {
+                continue;
+            }
+            let base = d_sum[m] / d_count[m];
+            let (c_sum, c_count) = category.map_or((0.0, 0.0), |c| (c.0[m], c.1[m]));
+            ex.prior[m] = ((c_sum + PRIOR_STRENGTH * base) / (c_count + PRIOR_STRENGTH)) as f32;
+        }
+    }
+}
+
+/// Numbers the (dataset, category) pairs of the train split (sorted) and sets each example's
+/// [`Example::category_class`]; categories never seen in training stay `None`.
+fn fill_category_classes(examples: &mut [Example], dataset_names: &[String]) -> Vec<String> {
+    let label = |e: &Example| {
+        e.category
+            .as_ref()
+            .map(|c| format!("{}/{c}", dataset_names[e.dataset]))
+    };
+    let classes: Vec<String> = examples
+        .iter()
+        .filter(|e| e.split == Split::Train)
+        .filter_map(label)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let index: HashMap<&str, usize> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    for e in examples.iter_mut() {
+        e.category_class = label(e).and_then(|l| index.get(l.as_str()).copied());
+    }
+    classes
 }
 
 /// A candidate's manifest entry: list price when the price table has it, else prices fitted
@@ -424,6 +504,8 @@ pub struct RouterBatch<B: Backend> {
     pub mask: Tensor<B, 2>,
     /// `[batch, n_tasks]`, one-hot task labels.
     pub tasks: Tensor<B, 2>,
+    /// `[batch, n_categories]`, one-hot category classes (a zero row where unknown).
+    pub categories: Tensor<B, 2>,
 }
 
 /// Turns examples into [`RouterBatch`]es. (burn's `Batcher` trait lives behind its
@@ -434,6 +516,11 @@ pub struct RouterBatcher {
     pub n_candidates: usize,
     pub n_tasks: usize,
     pub dense_dim: usize,
+    /// Share of [`Example::prior`] in the training target of a labelled pair:
+    /// `(1 − prior_mix)·label + prior_mix·prior` (0: the label alone).
+    pub prior_mix: f32,
+    /// Width of [`RouterBatch::categories`] (0: no category targets).
+    pub n_categories: usize,
 }
 
 impl RouterBatcher {
@@ -446,11 +533,14 @@ impl RouterBatcher {
         let mut labels = Vec::with_capacity(b * self.n_candidates);
         let mut mask = Vec::with_capacity(b * self.n_candidates);
         let mut tasks = vec![0f32; b * self.n_tasks];
+        let mut categories = vec![0f32; b * self.n_categories];
         for (i, e) in items.iter().enumerate() {
+            let mix = self.prior_mix;
             labels.extend(
                 e.labels
                     .iter()
-                    .copied()
+                    .zip(&e.prior)
+                    .map(|(&y, &p)| (1.0 - mix) * y + mix * p)
                     .chain(std::iter::repeat(0.0))
                     .take(self.n_candidates),
             );
@@ -464,6 +554,9 @@ impl RouterBatcher {
             if e.task < self.n_tasks {
                 tasks[i * self.n_tasks + e.task] = 1.0;
             }
+            if let Some(c) = e.category_class.filter(|&c| c < self.n_categories) {
+                categories[i * self.n_categories + c] = 1.0;
+            }
         }
         let float = |v: Vec<f32>, cols: usize| {
             Tensor::<B, 2>::from_data(TensorData::new(v, [b, cols]), device)
@@ -475,6 +568,7 @@ impl RouterBatcher {
             labels: float(labels, self.n_candidates),
             mask: float(mask, self.n_candidates),
             tasks: float(tasks, self.n_tasks),
+            categories: float(categories, self.n_categories),
         }
     }
 }
@@ -589,6 +683,57 @@ mod tests {
     }
 
     #[test]
+    fn priors_are_train_category_means_shrunk_to_the_dataset_mean() {
+        let ids = train_ids(3);
+        let mut rows = vec![
+            row("mmlu", "p0", &ids[0], "a", Some(1.0)),
+            row("mmlu", "p1", &ids[1], "a", Some(1.0)),
+            row("mmlu", "p2", &ids[2], "a", Some(0.0)),
+            row("mmlu", "p2", &ids[2], "b", Some(1.0)),
+        ];
+        rows[2].category = Some("astronomy");
+        let data = build_from_rows(
+            &rows,
+            &Featurizer::new(FeaturizerConfig::default()),
+            &PriceTable::empty(),
+            &SplitRatios::default(),
+        )
+        .unwrap();
+        // Dataset mean of `a` is 2/3; the maths category has two 1s, astronomy one 0.
+        let k = PRIOR_STRENGTH;
+        let base = 2.0 / 3.0;
+        let maths = ((2.0 + k * base) / (2.0 + k)) as f32;
+        let astronomy = ((0.0 + k * base) / (1.0 + k)) as f32;
+        assert!((data.examples[0].prior[0] - maths).abs() < 1e-6);
+        assert!((data.examples[2].prior[0] - astronomy).abs() < 1e-6);
+        // `b` has one label: its prior is that label at every strength.
+        assert!((data.examples[0].prior[1] - 1.0).abs() < 1e-6);
+        assert_eq!(
+            data.category_classes,
+            ["mmlu/astronomy", "mmlu/high_school_mathematics"]
+        );
+        assert_eq!(data.examples[2].category_class, Some(0));
+        assert_eq!(data.examples[0].category_class, Some(1));
+
+        // The batcher blends the prior into labelled targets only.
+        let batcher = RouterBatcher {
+            n_candidates: 2,
+            n_tasks: taxonomy::TASKS.len(),
+            dense_dim: 12,
+            prior_mix: 0.5,
+            n_categories: 2,
+        };
+        let items: Vec<&Example> = data.examples.iter().collect();
+        let batch: RouterBatch<NdArray<f32>> = batcher.batch(&items, &Default::default());
+        let labels = batch.labels.into_data().to_vec::<f32>().unwrap();
+        assert!((labels[0] - (0.5 + 0.5 * maths)).abs() < 1e-6);
+        let mask = batch.mask.into_data().to_vec::<f32>().unwrap();
+        assert_eq!(mask, [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]);
+        let cats = batch.categories.into_data().to_vec::<f32>().unwrap();
+        assert_eq!(cats, [0.0, 1.0, 0.0, 1.0, 1.0, 0.0]);
+    }
+
+    #[test]
     fn batcher_pads_and_one_hots() {
         let ids = train_ids(2);
         let rows = vec![
@@ -612,6 +757,8 @@ mod tests {
             n_candidates: 1,
             n_tasks: taxonomy::TASKS.len(),
             dense_dim: 12,
+            prior_mix: 0.0,
+            n_categories: 0,
         };
         let items: Vec<&Example> = data.examples.iter().collect();
         let batch: RouterBatch<NdArray<f32>> = batcher.batch(&items, &Default::default());

@@ -4,7 +4,7 @@ use burn::tensor::backend::Backend;
 use models::FeatureBatch;
 
 use crate::data::{Example, feature_tensors};
-use crate::model::RouterModel;
+use crate::model::{Members, forward_mean};
 
 /// Outputs for a list of prompts, row-major.
 #[derive(Debug, Clone, Default)]
@@ -48,13 +48,16 @@ impl Predictions {
 }
 
 /// Scores `examples` in batches of `batch_size`.
-pub fn predict<B: Backend>(
-    model: &RouterModel<B>,
+pub fn predict<B: Backend, M: Members<B> + ?Sized>(
+    model: &M,
     examples: &[&Example],
     batch_size: usize,
     device: &B::Device,
 ) -> Predictions {
-    let dense_dim = model.hidden.weight.dims()[0] - model.embedding.weight.dims()[1];
+    let Some(first) = model.members().first() else {
+        return Predictions::default();
+    };
+    let dense_dim = first.hidden.weight.dims()[0] - first.embedding.weight.dims()[1];
     let mut out = Predictions::default();
     for chunk in examples.chunks(batch_size.max(1)) {
         let rows: Vec<&models::Features> = chunk.iter().map(|e| &e.features).collect();
@@ -68,13 +71,15 @@ pub fn predict<B: Backend>(
 }
 
 /// Scores one feature batch (as `models::OnnxScorer::score_features` does with ONNX Runtime).
-pub fn predict_features<B: Backend>(
-    model: &RouterModel<B>,
+pub fn predict_features<B: Backend, M: Members<B> + ?Sized>(
+    model: &M,
     batch: &FeatureBatch,
     device: &B::Device,
 ) -> Predictions {
     let (ids, weights, dense) = feature_tensors::<B>(batch, device);
-    let out = model.forward(ids, weights, dense);
+    let Some(out) = forward_mean(model.members(), ids, weights, dense) else {
+        return Predictions::default();
+    };
     let [_, n_candidates] = out.quality.dims();
     let [_, n_tasks] = out.task_probs.dims();
     Predictions {

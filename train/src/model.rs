@@ -48,6 +48,11 @@ pub struct ModelConfig {
     /// Standard deviation of the embedding table's initial values.
     #[config(default = 0.1)]
     pub embed_init_std: f64,
+    /// Fine-grained (dataset, category) classes of an auxiliary training head (0: none).
+    /// The head only shapes the hidden layer during training (MMLU's subject, MMLU-Pro's
+    /// category are never network inputs) and is not exported.
+    #[config(default = 0)]
+    pub n_categories: usize,
 }
 
 /// The router network (see the module docs for the graph).
@@ -65,6 +70,8 @@ pub struct RouterModel<B: Backend> {
     pub model_bias: Param<Tensor<B, 1>>,
     /// Auxiliary task classifier `[hidden, n_tasks]`.
     pub task_head: Linear<B>,
+    /// Training-only (dataset, category) classifier `[hidden, n_categories]`.
+    pub category_head: Option<Linear<B>>,
     /// Dropout on the hidden layer (active only on an autodiff backend).
     pub dropout: Dropout,
 }
@@ -76,6 +83,8 @@ pub struct RouterLogits<B: Backend> {
     pub quality: Tensor<B, 2>,
     /// Task logits `[batch, n_tasks]`.
     pub task: Tensor<B, 2>,
+    /// Category logits `[batch, n_categories]` when the model has the head.
+    pub category: Option<Tensor<B, 2>>,
 }
 
 /// The network's outputs as the ONNX graph emits them.
@@ -109,6 +118,8 @@ impl ModelConfig {
             model_vectors,
             model_bias,
             task_head: LinearConfig::new(self.hidden, self.n_tasks).init(device),
+            category_head: (self.n_categories > 0)
+                .then(|| LinearConfig::new(self.hidden, self.n_categories).init(device)),
             dropout: DropoutConfig::new(self.dropout).init(),
         }
     }
@@ -133,8 +144,13 @@ impl<B: Backend> RouterModel<B> {
         let prompt = self.prompt_proj.forward(h.clone()); // [B, F]
         let quality = prompt.matmul(self.model_vectors.val().transpose())
             + self.model_bias.val().unsqueeze_dim::<2>(0);
+        let category = self.category_head.as_ref().map(|l| l.forward(h.clone()));
         let task = self.task_head.forward(h);
-        RouterLogits { quality, task }
+        RouterLogits {
+            quality,
+            task,
+            category,
+        }
     }
 
     /// Runs the network and applies the heads' output functions, as the ONNX graph does.
@@ -150,6 +166,62 @@ impl<B: Backend> RouterModel<B> {
             task_probs: softmax(logits.task, 1),
         }
     }
+}
+
+/// Several independently trained networks (different seeds) whose outputs are averaged:
+/// `quality` is the mean of the members' sigmoid outputs, `task_probs` the mean of their
+/// softmax outputs. Averaging cancels much of each member's seed-specific noise, which the
+/// argmax of the routing policy is sensitive to. The ONNX graph averages the same way.
+#[derive(Debug, Clone)]
+pub struct RouterEnsemble<B: Backend> {
+    pub members: Vec<RouterModel<B>>,
+}
+
+/// The networks a scorer averages: one for a [`RouterModel`], all for a [`RouterEnsemble`].
+pub trait Members<B: Backend> {
+    fn members(&self) -> &[RouterModel<B>];
+}
+
+impl<B: Backend> Members<B> for RouterModel<B> {
+    fn members(&self) -> &[RouterModel<B>] {
+        std::slice::from_ref(self)
+    }
+}
+
+impl<B: Backend> Members<B> for RouterEnsemble<B> {
+    fn members(&self) -> &[RouterModel<B>] {
+        &self.members
+    }
+}
+
+/// The averaged outputs of `members` (see [`RouterEnsemble`]); `None` when there are none.
+pub fn forward_mean<B: Backend>(
+    members: &[RouterModel<B>],
+    ids: Tensor<B, 2, Int>,
+    weights: Tensor<B, 2>,
+    dense: Tensor<B, 2>,
+) -> Option<RouterOutput<B>> {
+    let k = members.len();
+    let mut sum: Option<RouterOutput<B>> = None;
+    for m in members {
+        let out = m.forward(ids.clone(), weights.clone(), dense.clone());
+        sum = Some(match sum {
+            None => out,
+            Some(acc) => RouterOutput {
+                quality: acc.quality + out.quality,
+                task_probs: acc.task_probs + out.task_probs,
+            },
+        });
+    }
+    sum.map(|s| {
+        if k == 1 {
+            return s;
+        }
+        RouterOutput {
+            quality: s.quality / k as f64,
+            task_probs: s.task_probs / k as f64,
+        }
+    })
 }
 
 /// Log-probabilities of the task head (used by the cross-entropy term).

@@ -15,7 +15,7 @@ use crate::inference;
 use crate::model::ModelConfig;
 use crate::onnx::{ArtifactInfo, WrittenArtifact, write_artifact};
 use crate::report::{self, DatasetSummary};
-use crate::training::{TrainOutcome, TrainingConfig, train};
+use crate::training::{EnsembleOutcome, TrainingConfig, train_ensemble};
 
 /// Sets whose licenses allow training a model we ship (AlpacaEval is CC BY-NC).
 pub const PERMISSIVE_DATASETS: [&str; 5] = ["mmlu", "gsm8k", "mt_bench", "arena_bench", "mmlu_pro"];
@@ -62,17 +62,18 @@ pub struct TrainArgs {
     /// Price table (model,input_usd_per_mtok,output_usd_per_mtok) [default: prices.csv next to the data]
     #[arg(long)]
     pub prices: Option<PathBuf>,
-    /// Maximum number of epochs (early stopping usually ends sooner).
-    #[arg(long, default_value_t = 30)]
+    /// Maximum number of epochs (early stopping usually ends sooner; the cap keeps the
+    /// default run under a minute on two cores).
+    #[arg(long, default_value_t = 20)]
     pub epochs: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 3e-3)]
     pub lr: f64,
     /// Hidden layer width.
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
     /// Embedding width of the hashed features.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 16)]
     pub embed_dim: usize,
     /// Width of the prompt and model vectors of the quality head.
     #[arg(long, default_value_t = 32)]
@@ -90,8 +91,16 @@ pub struct TrainArgs {
     /// Adam weight decay.
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
+    /// Share of the train split's (dataset, category) mean in each labelled pair's training
+    /// target (damps one-shot label noise; the category is never a network input).
+    #[arg(long, default_value_t = 0.3)]
+    pub prior_mix: f64,
+    /// Weight of an auxiliary training-only head that predicts the prompt's (dataset,
+    /// category) from its text (0: no such head).
+    #[arg(long, default_value_t = 0.5)]
+    pub category_weight: f64,
     /// Hash buckets of the featurizer (rows of the embedding table; drives ONNX size).
-    #[arg(long, default_value_t = 1 << 16)]
+    #[arg(long, default_value_t = 1 << 15)]
     pub buckets: u32,
     /// Most sparse features per prompt.
     #[arg(long, default_value_t = 256)]
@@ -102,9 +111,12 @@ pub struct TrainArgs {
     /// Epochs without validation improvement before stopping.
     #[arg(long, default_value_t = 3)]
     pub patience: usize,
-    /// Seed of initialisation, dropout and batch order.
+    /// Seed of initialisation, dropout and batch order (ensemble member i uses seed + i).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Networks trained with consecutive seeds and averaged into one exported router.
+    #[arg(long, default_value_t = 1)]
+    pub members: usize,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
@@ -121,8 +133,10 @@ pub struct TrainArgs {
 pub struct RunSummary {
     pub data_dir: PathBuf,
     pub data: TrainingData,
+    /// Epochs over all ensemble members.
     pub epochs_run: usize,
-    pub best_epoch: usize,
+    /// Kept epoch of each member.
+    pub best_epochs: Vec<usize>,
     pub train_seconds: f64,
     pub total_seconds: f64,
     pub validation: serde_json::Value,
@@ -228,6 +242,9 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
     let loaded = datasets::load_with(&data_dir, &options)
         .with_context(|| format!("loading benchmark data from {}", data_dir.display()))?;
     for set in &loaded.report.sets {
+        for r in &set.renamed {
+            tracing::info!(dataset = %set.dataset, from = %r.from, to = %r.to, rows = r.rows, "model loaded under its canonical name");
+        }
         for s in &set.skipped {
             tracing::warn!(dataset = %set.dataset, reason = %s.reason, count = s.count, "rows skipped while loading");
         }
@@ -284,7 +301,12 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
     .with_embed_dim(args.embed_dim)
     .with_hidden(args.hidden)
     .with_factor_dim(args.factor_dim)
-    .with_dropout(args.dropout);
+    .with_dropout(args.dropout)
+    .with_n_categories(if args.category_weight > 0.0 {
+        data.category_classes.len()
+    } else {
+        0
+    });
     let config = TrainingConfig::new(model_config)
         .with_max_epochs(args.epochs)
         .with_lr(args.lr)
@@ -293,8 +315,12 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         .with_task_weight(args.task_weight)
         .with_per_prompt_loss(!args.per_pair_loss)
         .with_weight_decay(args.weight_decay)
+        .with_prior_mix(args.prior_mix)
+        .with_members(args.members)
+        .with_category_weight(args.category_weight)
         .with_seed(args.seed);
-    let outcome: TrainOutcome<B::InnerBackend> = train::<B>(&config, &data, device, !args.quiet)?;
+    let outcome: EnsembleOutcome<B::InnerBackend> =
+        train_ensemble::<B>(&config, &data, device, !args.quiet)?;
 
     let test = data.split(Split::Test);
     let predictions = inference::predict(&outcome.model, &test, 512, device);
@@ -302,9 +328,9 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
 
     let validation = serde_json::json!({
         "split": "validation",
-        "best_epoch": outcome.best_epoch,
-        "metrics": outcome.best_validation(),
-        "history": outcome.history,
+        "best_epochs": best_epochs(&outcome),
+        "metrics": outcome.validation,
+        "members": outcome.members,
         "test": test_summary,
     });
     let info = ArtifactInfo {
@@ -321,8 +347,8 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         .with_context(|| format!("writing the router artifact to {}", args.out.display()))?;
     Ok(RunSummary {
         data_dir,
-        epochs_run: outcome.history.len(),
-        best_epoch: outcome.best_epoch,
+        epochs_run: outcome.members.iter().map(|m| m.history.len()).sum(),
+        best_epochs: best_epochs(&outcome),
         train_seconds: outcome.duration.as_secs_f64(),
         total_seconds: started.elapsed().as_secs_f64(),
         validation,
@@ -330,6 +356,10 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         artifact,
         data,
     })
+}
+
+fn best_epochs<B: Backend>(outcome: &EnsembleOutcome<B>) -> Vec<usize> {
+    outcome.members.iter().map(|m| m.best_epoch).collect()
 }
 
 fn label_semantics(data: &TrainingData) -> LabelSemantics {
@@ -361,7 +391,7 @@ fn training_record<B: Backend>(
     datasets: &[String],
     data: &TrainingData,
     config: &TrainingConfig,
-    outcome: &TrainOutcome<B>,
+    outcome: &EnsembleOutcome<B>,
     ratios: &SplitRatios,
 ) -> serde_json::Value {
     let noncommercial = datasets
@@ -380,12 +410,13 @@ fn training_record<B: Backend>(
         "split_ratios": { "train": ratios.train, "validation": ratios.validation, "test": ratios.test },
         "seed": config.seed,
         "device": args.device,
-        "epochs_run": outcome.history.len(),
-        "best_epoch": outcome.best_epoch,
-        "stopped_early": outcome.stopped_early,
+        "members": config.members,
+        "epochs_run": outcome.members.iter().map(|m| m.history.len()).collect::<Vec<_>>(),
+        "best_epochs": best_epochs(outcome),
+        "stopped_early": outcome.members.iter().map(|m| m.stopped_early).collect::<Vec<_>>(),
         "train_seconds": outcome.duration.as_secs_f64(),
         "hyper_parameters": config,
-        "loss": "masked BCE on normalised scores (missing outcomes masked) + task_weight x task cross-entropy",
+        "loss": "masked BCE on normalised scores (missing outcomes masked; target = (1 - prior_mix) x label + prior_mix x train-split (dataset, category) mean) + task_weight x task cross-entropy; members averaged",
     })
 }
 
@@ -416,8 +447,12 @@ pub fn render(s: &RunSummary) -> String {
         ));
     }
     out.push_str(&format!(
-        "epochs {} (best {}), training {:.1}s, total {:.1}s\n",
-        s.epochs_run, s.best_epoch, s.train_seconds, s.total_seconds
+        "{} member(s), epochs {} (kept {:?}), training {:.1}s, total {:.1}s\n",
+        s.best_epochs.len(),
+        s.epochs_run,
+        s.best_epochs,
+        s.train_seconds,
+        s.total_seconds
     ));
     if let Some(m) = s.validation.get("metrics").filter(|m| !m.is_null()) {
         out.push_str(&format!(

@@ -4,7 +4,8 @@
 //! (a missing (prompt, model) outcome has mask 0 and adds nothing), averaged per prompt
 //! (or per labelled pair), + `task_weight` × cross-entropy of the task head. Adam, shuffled mini-batches,
 //! early stopping on the validation BCE with `patience`; the best epoch's weights are kept.
-//! The same seed, data and backend give the same model.
+//! The same seed, data and backend give the same model. [`train_ensemble`] trains several
+//! networks with consecutive seeds and averages them.
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use crate::data::{Example, RouterBatch, RouterBatcher, TrainingData};
 use crate::inference;
 use crate::metrics::{self, ValidationMetrics};
-use crate::model::{ModelConfig, RouterModel, task_log_probs};
+use crate::model::{ModelConfig, RouterEnsemble, RouterModel, task_log_probs};
 
 /// Everything that defines a training run; saved in the manifest.
 #[derive(Config, Debug)]
@@ -43,12 +44,24 @@ pub struct TrainingConfig {
     /// L2 weight decay of Adam (0 disables it).
     #[config(default = 0.0)]
     pub weight_decay: f64,
+    /// Share of the train-split (dataset, category) mean in each labelled pair's target
+    /// (see [`crate::data::Example::prior`]); 0 trains on the labels alone.
+    #[config(default = 0.0)]
+    pub prior_mix: f64,
+    /// Weight of the auxiliary (dataset, category) cross-entropy (needs
+    /// `model.n_categories > 0`).
+    #[config(default = 0.0)]
+    pub category_weight: f64,
     /// Epochs without a better validation BCE before stopping.
     #[config(default = 3)]
     pub patience: usize,
     /// Seeds parameter initialisation, dropout and the batch order.
     #[config(default = 42)]
     pub seed: u64,
+    /// Networks trained by [`train_ensemble`] (member `i` uses seed `seed + i`); the
+    /// exported router averages their outputs.
+    #[config(default = 1)]
+    pub members: usize,
 }
 
 /// One epoch's figures.
@@ -83,6 +96,77 @@ impl<B: Backend> TrainOutcome<B> {
     }
 }
 
+/// One ensemble member's run (its weights are in [`EnsembleOutcome::model`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberRun {
+    pub seed: u64,
+    pub history: Vec<EpochRecord>,
+    /// 1-based epoch whose weights were kept.
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub seconds: f64,
+}
+
+/// The result of [`train_ensemble`].
+#[derive(Debug)]
+pub struct EnsembleOutcome<B: Backend> {
+    pub model: RouterEnsemble<B>,
+    pub members: Vec<MemberRun>,
+    /// Metrics of the averaged outputs on the validation split (`None` without one).
+    pub validation: Option<ValidationMetrics>,
+    pub duration: Duration,
+}
+
+/// Trains `config.members` networks with seeds `seed, seed + 1, …` (each early-stopped on
+/// the validation split as [`train`] does) and returns them as one averaging ensemble.
+pub fn train_ensemble<B: AutodiffBackend>(
+    config: &TrainingConfig,
+    data: &TrainingData,
+    device: &B::Device,
+    progress: bool,
+) -> Result<EnsembleOutcome<B::InnerBackend>, TrainError> {
+    if config.members == 0 {
+        return Err(TrainError::Config(
+            "the ensemble needs at least one member".into(),
+        ));
+    }
+    let started = Instant::now();
+    let mut members = Vec::with_capacity(config.members);
+    let mut runs = Vec::with_capacity(config.members);
+    for i in 0..config.members {
+        let seed = config.seed.wrapping_add(i as u64);
+        let member_config = config.clone().with_seed(seed);
+        let outcome = train::<B>(&member_config, data, device, progress)?;
+        tracing::info!(
+            member = i,
+            seed,
+            best_epoch = outcome.best_epoch,
+            seconds = outcome.duration.as_secs_f64(),
+            "ensemble member trained"
+        );
+        runs.push(MemberRun {
+            seed,
+            history: outcome.history,
+            best_epoch: outcome.best_epoch,
+            stopped_early: outcome.stopped_early,
+            seconds: outcome.duration.as_secs_f64(),
+        });
+        members.push(outcome.model);
+    }
+    let model = RouterEnsemble { members };
+    let valid_set = data.split(datasets::split::Split::Validation);
+    let validation = (!valid_set.is_empty()).then(|| {
+        let predictions = inference::predict(&model, &valid_set, 512, device);
+        metrics::validation(&valid_set, &predictions)
+    });
+    Ok(EnsembleOutcome {
+        model,
+        members: runs,
+        validation,
+        duration: started.elapsed(),
+    })
+}
+
 /// Why training could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -105,6 +189,12 @@ pub fn train<B: AutodiffBackend>(
             "batch_size and max_epochs must be at least 1".into(),
         ));
     }
+    if !(0.0..=1.0).contains(&config.prior_mix) {
+        return Err(TrainError::Config(format!(
+            "prior_mix must be in [0, 1], got {}",
+            config.prior_mix
+        )));
+    }
     if !(0.0..1.0).contains(&config.model.dropout) {
         return Err(TrainError::Config(format!(
             "dropout must be in [0, 1), got {}",
@@ -122,6 +212,8 @@ pub fn train<B: AutodiffBackend>(
         n_candidates: config.model.n_candidates,
         n_tasks: config.model.n_tasks,
         dense_dim: config.model.dense_dim,
+        prior_mix: config.prior_mix as f32,
+        n_categories: config.model.n_categories,
     };
     let mut model: RouterModel<B> = config.model.init(device);
     let mut adam = AdamConfig::new();
@@ -149,7 +241,13 @@ pub fn train<B: AutodiffBackend>(
         for chunk in order.chunks(config.batch_size) {
             let items: Vec<&Example> = chunk.iter().map(|&i| train_set[i]).collect();
             let batch = batcher.batch::<B>(&items, device);
-            let loss = loss(&model, batch, config.task_weight, config.per_prompt_loss);
+            let loss = loss(
+                &model,
+                batch,
+                config.task_weight,
+                config.category_weight,
+                config.per_prompt_loss,
+            );
             let value: f64 = loss.clone().into_scalar().elem();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(config.lr, model, grads);
@@ -207,6 +305,7 @@ pub fn loss<B: Backend>(
     model: &RouterModel<B>,
     batch: RouterBatch<B>,
     task_weight: f64,
+    category_weight: f64,
     per_prompt: bool,
 ) -> Tensor<B, 1> {
     let logits = model.forward_logits(batch.ids, batch.weights, batch.dense);
@@ -217,7 +316,15 @@ pub fn loss<B: Backend>(
     };
     let [rows, _] = batch.tasks.dims();
     let task = (task_log_probs(logits.task) * batch.tasks).sum().neg() / rows.max(1) as f64;
-    quality + task * task_weight
+    let total = quality + task * task_weight;
+    match logits.category {
+        Some(category) if category_weight > 0.0 => {
+            // Rows without a known category have an all-zero target and add nothing.
+            let ce = (task_log_probs(category) * batch.categories).sum().neg() / rows.max(1) as f64;
+            total + ce * category_weight
+        }
+        _ => total,
+    }
 }
 
 /// `mean over mask=1 of [max(z,0) − z·y + ln(1 + e^{−|z|})]`: BCE on logits, stable for

@@ -1,5 +1,11 @@
 //! Trains a small router on a synthetic canonical table, exports it, and checks that burn
 //! and ONNX Runtime (through `models::OnnxScorer`, the scorer `serve` uses) agree.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)] // test helpers outside #[test] fns; the parity gap is printed
 
 use burn::backend::{Autodiff, NdArray};
 use datasets::PriceTable;
@@ -9,11 +15,11 @@ use models::{
     Featurizer, FeaturizerConfig, HashedNgramsConfig, LabelSemantics, OnnxScorer, Scorer, taxonomy,
 };
 use polars::prelude::*;
-use train::data::{self, Example};
+use train::data::{self, Example, TrainingData};
 use train::inference;
-use train::model::ModelConfig;
+use train::model::{Members, ModelConfig};
 use train::onnx::{ArtifactInfo, write_artifact};
-use train::training::{TrainingConfig, train};
+use train::training::{TrainingConfig, train, train_ensemble};
 
 const PROMPTS: usize = 1200;
 const MODELS: [&str; 3] = ["big-model", "coder-model", "small-model"];
@@ -99,14 +105,16 @@ fn synthetic_table() -> PolarsResult<DataFrame> {
     )
 }
 
-#[test]
-fn burn_and_onnx_runtime_scores_agree() {
-    let featurizer_config = FeaturizerConfig::HashedNgrams(HashedNgramsConfig {
+fn featurizer_config() -> FeaturizerConfig {
+    FeaturizerConfig::HashedNgrams(HashedNgramsConfig {
         buckets: 1 << 12,
         max_features: 128,
         ..HashedNgramsConfig::default()
-    });
-    let featurizer = Featurizer::new(featurizer_config.clone());
+    })
+}
+
+fn training_data() -> TrainingData {
+    let featurizer = Featurizer::new(featurizer_config());
     let data = data::build(
         &synthetic_table().unwrap(),
         &featurizer,
@@ -116,48 +124,49 @@ fn burn_and_onnx_runtime_scores_agree() {
     .unwrap();
     assert_eq!(data.examples.len(), PROMPTS);
     assert_eq!(data.candidate_names(), MODELS);
+    data
+}
 
+fn small_config(data: &TrainingData) -> TrainingConfig {
     let model_config = ModelConfig::new(
         1 << 12,
-        featurizer.dense_dim(),
+        Featurizer::new(featurizer_config()).dense_dim(),
         MODELS.len(),
         taxonomy::TASKS.len(),
     )
     .with_embed_dim(16)
     .with_hidden(32)
-    .with_factor_dim(8);
-    let config = TrainingConfig::new(model_config)
+    .with_factor_dim(8)
+    // The training-only category head must not change what is exported.
+    .with_n_categories(data.category_classes.len());
+    TrainingConfig::new(model_config)
         .with_max_epochs(3)
         .with_batch_size(64)
-        .with_lr(1e-2);
-    let device = Default::default();
-    let outcome = train::<Autodiff<NdArray<f32>>>(&config, &data, &device, false).unwrap();
-    assert!(!outcome.history.is_empty());
-    let first = outcome.history[0].train_loss;
-    let last = outcome.history.last().unwrap().train_loss;
-    assert!(
-        last < first,
-        "training loss did not fall: {first} -> {last}"
-    );
+        .with_lr(1e-2)
+        .with_prior_mix(0.3)
+        .with_category_weight(0.5)
+}
 
+/// Exports `model`, scores every prompt with burn and with ONNX Runtime (the serving scorer,
+/// which featurizes the raw text itself), and returns the largest absolute difference.
+fn max_parity_gap<M: Members<NdArray<f32>>>(model: &M, data: &TrainingData) -> f32 {
     let dir = tempfile::tempdir().unwrap();
     let info = ArtifactInfo {
         name: "parity-test".into(),
         candidates: data.candidates.clone(),
-        featurizer: featurizer_config,
+        featurizer: featurizer_config(),
         tasks: taxonomy::TASKS.iter().map(|t| t.to_string()).collect(),
         task_mapping: data.task_mapping.clone(),
         labels: LabelSemantics::default(),
-        training: serde_json::json!({ "seed": config.seed }),
+        training: serde_json::json!({ "members": model.members().len() }),
         validation: serde_json::Value::Null,
     };
-    let written = write_artifact(dir.path(), &outcome.model, info).unwrap();
-    assert!(written.onnx_bytes > (1 << 12) * 16 * 4);
+    let written = write_artifact(dir.path(), model, info).unwrap();
+    assert!(written.onnx_bytes > model.members().len() as u64 * (1 << 12) * 16 * 4);
 
-    // burn: every prompt, through the training featurization.
+    let device = Default::default();
     let all: Vec<&Example> = data.examples.iter().collect();
-    let burn_out = inference::predict(&outcome.model, &all, 256, &device);
-    // ONNX Runtime: the serving scorer featurizes the raw text itself.
+    let burn_out = inference::predict(model, &all, 256, &device);
     let scorer = OnnxScorer::load(dir.path()).unwrap();
     assert_eq!(scorer.manifest().candidate_names(), MODELS);
     let mut max_diff = 0f32;
@@ -178,15 +187,45 @@ fn burn_and_onnx_runtime_scores_agree() {
         }
     }
     assert!(compared >= 1000);
-    eprintln!("parity: {compared} prompts, max |burn - onnx| = {max_diff:e}");
-    assert!(
-        max_diff < 1e-4,
-        "burn and ONNX Runtime disagree by {max_diff}"
-    );
     // The model learned something: its scores are not constant.
     let spread = burn_out
         .quality
         .iter()
         .fold((f32::MAX, f32::MIN), |(lo, hi), &q| (lo.min(q), hi.max(q)));
     assert!(spread.1 - spread.0 > 0.05, "scores barely vary: {spread:?}");
+    eprintln!("parity: {compared} prompts, max |burn - onnx| = {max_diff:e}");
+    max_diff
+}
+
+#[test]
+fn burn_and_onnx_runtime_scores_agree() {
+    let data = training_data();
+    let config = small_config(&data);
+    let device = Default::default();
+    let outcome = train::<Autodiff<NdArray<f32>>>(&config, &data, &device, false).unwrap();
+    assert!(!outcome.history.is_empty());
+    let first = outcome.history[0].train_loss;
+    let last = outcome.history.last().unwrap().train_loss;
+    assert!(
+        last < first,
+        "training loss did not fall: {first} -> {last}"
+    );
+    let gap = max_parity_gap(&outcome.model, &data);
+    assert!(gap < 1e-4, "burn and ONNX Runtime disagree by {gap}");
+}
+
+#[test]
+fn an_ensemble_exports_the_mean_of_its_members() {
+    let data = training_data();
+    let config = small_config(&data).with_max_epochs(2).with_members(2);
+    let device = Default::default();
+    let outcome = train_ensemble::<Autodiff<NdArray<f32>>>(&config, &data, &device, false).unwrap();
+    assert_eq!(outcome.members.len(), 2);
+    assert_eq!(
+        outcome.members.iter().map(|m| m.seed).collect::<Vec<_>>(),
+        [config.seed, config.seed + 1]
+    );
+    assert!(outcome.validation.is_some());
+    let gap = max_parity_gap(&outcome.model, &data);
+    assert!(gap < 1e-4, "burn and ONNX Runtime disagree by {gap}");
 }

@@ -35,6 +35,9 @@ use models::Catalog;
 pub enum SplitChoice {
     /// Only the held-out test split (same hash split and ratios as training).
     Test,
+    /// Only the validation split (what training early-stops on): for choosing settings
+    /// without looking at the test split.
+    Validation,
     /// Every prompt in the directory (includes prompts the router was trained on).
     All,
 }
@@ -89,6 +92,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .with_context(|| format!("loading benchmark data from {}", args.data.display()))?;
     let mut run_notes = Vec::new();
     for set in &loaded.report.sets {
+        for r in &set.renamed {
+            run_notes.push(format!(
+                "{}: {} rows of `{}` loaded as `{}` (one model, two published names)",
+                set.dataset, r.rows, r.from, r.to
+            ));
+        }
         for skipped in &set.skipped {
             tracing::warn!(dataset = %set.dataset, reason = %skipped.reason, count = skipped.count, "rows skipped while loading");
             run_notes.push(format!(
@@ -162,6 +171,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         data: args.data.display().to_string(),
         split: match args.split {
             SplitChoice::Test => "test".into(),
+            SplitChoice::Validation => "validation".into(),
             SplitChoice::All => "all".into(),
         },
         candidates: candidates.clone(),

@@ -192,6 +192,11 @@ pub fn evaluate_dataset(
             .copied()
             .filter(|&p| split(p) == Split::Test)
             .collect(),
+        SplitChoice::Validation => all
+            .iter()
+            .copied()
+            .filter(|&p| split(p) == Split::Validation)
+            .collect(),
         SplitChoice::All => all.clone(),
     };
     if eval.is_empty() {

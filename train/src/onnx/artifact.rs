@@ -8,7 +8,7 @@ use models::manifest::{ManifestError, TaskMapping};
 use models::{CandidateModel, FeaturizerConfig, LabelSemantics, Manifest, OnnxIo};
 
 use super::graph::{ExportError, OPSET, export_model};
-use crate::model::RouterModel;
+use crate::model::Members;
 
 /// Everything the manifest says besides what the network itself defines.
 #[derive(Debug, Clone)]
@@ -66,12 +66,13 @@ pub enum WriteError {
 ///
 /// The manifest is validated before anything is written, and the ONNX file is written to a
 /// temporary name first, so a failed export never leaves a half-written artifact behind.
-pub fn write_artifact<B: Backend>(
+pub fn write_artifact<B: Backend, M: Members<B> + ?Sized>(
     dir: &Path,
-    model: &RouterModel<B>,
+    model: &M,
     info: ArtifactInfo,
 ) -> Result<WrittenArtifact, WriteError> {
-    let n_candidates = model.model_bias.dims()[0];
+    let first = model.members().first().ok_or(ExportError::Empty)?;
+    let n_candidates = first.model_bias.dims()[0];
     if n_candidates != info.candidates.len() {
         return Err(WriteError::Mismatch {
             what: "quality",
@@ -79,7 +80,7 @@ pub fn write_artifact<B: Backend>(
             manifest: info.candidates.len(),
         });
     }
-    let n_tasks = model.task_head.weight.dims()[1];
+    let n_tasks = first.task_head.weight.dims()[1];
     if n_tasks != info.tasks.len() {
         return Err(WriteError::Mismatch {
             what: "task",

@@ -7,6 +7,9 @@
 //! h ─► MatMul+Add ─► Softmax(axis 1) ─► task_probs
 //! ```
 //!
+//! An ensemble repeats that graph once per member (values prefixed `m<i>/`) and averages the
+//! members' `quality` and `task_probs` with `Mean` nodes, as [`crate::model::forward_mean`] does.
+//!
 //! Linear layers are written as `MatMul` + `Add` rather than `Gemm`: the same two operations
 //! burn runs, in the same order, so the exported scores match the trained network's.
 
@@ -17,7 +20,7 @@ use burn::tensor::backend::Backend;
 use models::OnnxIo;
 use models::onnx_proto::{self, Dim, GraphProto, ModelProto, NodeProto, TensorProto, data_type};
 
-use crate::model::RouterModel;
+use crate::model::{Members, RouterModel};
 
 /// The ONNX opset the exporter targets (`Unsqueeze` and `Squeeze` take axes as inputs).
 pub const OPSET: i64 = 17;
@@ -37,13 +40,148 @@ pub enum ExportError {
         found: Vec<usize>,
         expected: String,
     },
+    /// An ensemble member's sizes differ from the first member's.
+    #[error("ensemble member {member} has sizes {found}, the first member {expected}")]
+    Members {
+        member: usize,
+        found: String,
+        expected: String,
+    },
+    /// An ensemble without members.
+    #[error("nothing to export: the ensemble has no members")]
+    Empty,
 }
 
-/// Builds the ONNX model of `model` with the I/O names of `io`.
-pub fn export_model<B: Backend>(
-    model: &RouterModel<B>,
+/// Builds the ONNX model of `model` (one network, or an ensemble whose members' outputs are
+/// averaged with `Mean` nodes) with the I/O names of `io`.
+pub fn export_model<B: Backend, M: Members<B> + ?Sized>(
+    model: &M,
     io: &OnnxIo,
 ) -> Result<ModelProto, ExportError> {
+    let members = model.members();
+    let k = members.len();
+    if k == 0 {
+        return Err(ExportError::Empty);
+    }
+    let mut initializer = Vec::new();
+    let mut nodes = Vec::new();
+    let mut shape: Option<MemberShape> = None;
+    let (mut qualities, mut tasks) = (Vec::new(), Vec::new());
+    for (i, member) in members.iter().enumerate() {
+        // One network keeps the plain names; ensemble members get a `m<i>/` prefix.
+        let prefix = if k == 1 {
+            String::new()
+        } else {
+            format!("m{i}/")
+        };
+        let (quality, task) = if k == 1 {
+            (io.quality.clone(), io.task_probs.clone())
+        } else {
+            (format!("{prefix}quality"), format!("{prefix}task_probs"))
+        };
+        let part = member_graph(member, &prefix, io, &quality, &task)?;
+        if let Some(expected) = &shape
+            && *expected != part.shape
+        {
+            return Err(ExportError::Members {
+                member: i,
+                found: format!("{:?}", part.shape),
+                expected: format!("{expected:?}"),
+            });
+        }
+        shape = Some(part.shape);
+        initializer.extend(part.initializer);
+        nodes.extend(part.nodes);
+        qualities.push(quality);
+        tasks.push(task);
+    }
+    if k > 1 {
+        let q_refs: Vec<&str> = qualities.iter().map(String::as_str).collect();
+        let t_refs: Vec<&str> = tasks.iter().map(String::as_str).collect();
+        nodes.push(onnx_proto::node(
+            "Mean",
+            "quality_mean",
+            &q_refs,
+            &[&io.quality],
+            vec![],
+        ));
+        nodes.push(onnx_proto::node(
+            "Mean",
+            "task_probs_mean",
+            &t_refs,
+            &[&io.task_probs],
+            vec![],
+        ));
+    }
+    let MemberShape {
+        dense_dim,
+        n_candidates,
+        n_tasks,
+        ..
+    } = shape.ok_or(ExportError::Empty)?;
+
+    let graph = GraphProto {
+        node: nodes,
+        name: "arbiter_router".into(),
+        initializer,
+        doc_string: format!(
+            "Arbiter router: hashed n-gram embedding bag + MLP; quality = sigmoid(prompt · model vectors + bias), task_probs = softmax{}",
+            if k > 1 {
+                format!("; mean of {k} ensemble members")
+            } else {
+                String::new()
+            }
+        ),
+        input: vec![
+            onnx_proto::value_info(&io.ids, data_type::INT64, &[BATCH.into(), WIDTH.into()]),
+            onnx_proto::value_info(&io.weights, data_type::FLOAT, &[BATCH.into(), WIDTH.into()]),
+            onnx_proto::value_info(
+                &io.dense,
+                data_type::FLOAT,
+                &[BATCH.into(), Dim::Fixed(dense_dim as i64)],
+            ),
+        ],
+        output: vec![
+            onnx_proto::value_info(
+                &io.quality,
+                data_type::FLOAT,
+                &[BATCH.into(), Dim::Fixed(n_candidates as i64)],
+            ),
+            onnx_proto::value_info(
+                &io.task_probs,
+                data_type::FLOAT,
+                &[BATCH.into(), Dim::Fixed(n_tasks as i64)],
+            ),
+        ],
+        ..GraphProto::default()
+    };
+    Ok(onnx_proto::model(graph, OPSET, "arbiter-train"))
+}
+
+/// The sizes that every ensemble member must share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MemberShape {
+    dense_dim: usize,
+    n_candidates: usize,
+    n_tasks: usize,
+}
+
+/// One network's initializers and nodes.
+struct MemberGraph {
+    initializer: Vec<TensorProto>,
+    nodes: Vec<NodeProto>,
+    shape: MemberShape,
+}
+
+/// The graph of one network: value names start with `prefix`; it reads the graph inputs of
+/// `io` and writes its outputs to `quality_out` and `task_out`.
+fn member_graph<B: Backend>(
+    model: &RouterModel<B>,
+    prefix: &str,
+    io: &OnnxIo,
+    quality_out: &str,
+    task_out: &str,
+) -> Result<MemberGraph, ExportError> {
     let embedding = param2("embedding.weight", &model.embedding.weight)?;
     let [buckets, embed_dim] = embedding.dims;
     let hidden = linear("hidden", &model.hidden)?;
@@ -82,38 +220,54 @@ pub fn export_model<B: Backend>(
         }
     }
 
+    let v = |name: &str| format!("{prefix}{name}");
     let initializer: Vec<TensorProto> = vec![
-        onnx_proto::tensor_f32("embedding", &dims(&[buckets, embed_dim]), &embedding.values),
-        onnx_proto::tensor_i64("axes_width", &[1], &[1]),
         onnx_proto::tensor_f32(
-            "hidden.weight",
+            &v("embedding"),
+            &dims(&[buckets, embed_dim]),
+            &embedding.values,
+        ),
+        onnx_proto::tensor_i64(&v("axes_width"), &[1], &[1]),
+        onnx_proto::tensor_f32(
+            &v("hidden.weight"),
             &dims(&hidden.weight.dims),
             &hidden.weight.values,
         ),
-        onnx_proto::tensor_f32("hidden.bias", &dims(&[hidden.bias.len()]), &hidden.bias),
+        onnx_proto::tensor_f32(&v("hidden.bias"), &dims(&[hidden.bias.len()]), &hidden.bias),
         onnx_proto::tensor_f32(
-            "prompt.weight",
+            &v("prompt.weight"),
             &dims(&prompt.weight.dims),
             &prompt.weight.values,
         ),
-        onnx_proto::tensor_f32("prompt.bias", &dims(&[prompt.bias.len()]), &prompt.bias),
+        onnx_proto::tensor_f32(&v("prompt.bias"), &dims(&[prompt.bias.len()]), &prompt.bias),
         onnx_proto::tensor_f32(
-            "model_vectors_t",
+            &v("model_vectors_t"),
             &dims(&[factor_dim, n_candidates]),
             &vectors_t,
         ),
-        onnx_proto::tensor_f32("model_bias", &dims(&[n_candidates]), &bias),
-        onnx_proto::tensor_f32("task.weight", &dims(&task.weight.dims), &task.weight.values),
-        onnx_proto::tensor_f32("task.bias", &dims(&[task.bias.len()]), &task.bias),
+        onnx_proto::tensor_f32(&v("model_bias"), &dims(&[n_candidates]), &bias),
+        onnx_proto::tensor_f32(
+            &v("task.weight"),
+            &dims(&task.weight.dims),
+            &task.weight.values,
+        ),
+        onnx_proto::tensor_f32(&v("task.bias"), &dims(&[task.bias.len()]), &task.bias),
     ];
 
-    let n = onnx_proto::node;
-    let nodes: Vec<NodeProto> = vec![
-        n(
+    // (op, node name, inputs, outputs, attributes); names without a prefix are graph I/O.
+    type Spec<'a> = (
+        &'a str,
+        &'a str,
+        Vec<String>,
+        Vec<String>,
+        Vec<onnx_proto::AttributeProto>,
+    );
+    let specs: Vec<Spec<'_>> = vec![
+        (
             "Gather",
             "embed",
-            &["embedding", &io.ids],
-            &["embedded"],
+            vec![v("embedding"), io.ids.clone()],
+            vec![v("embedded")],
             vec![onnx_proto::attr_int("axis", 0)],
         ),
         // The weighted bag sum as one batched MatMul, [batch, 1, width] × [batch, width,
@@ -121,124 +275,129 @@ pub fn export_model<B: Backend>(
         // width: ONNX Runtime runs the MatMul through its GEMM kernels, and the per-call
         // cost stops growing with the prompt's feature count (measured: 21 → 13 µs per
         // call at width 256, docs/benchmarks.md).
-        n(
+        (
             "Unsqueeze",
             "weights_row",
-            &[&io.weights, "axes_width"],
-            &["weights_row"],
+            vec![io.weights.clone(), v("axes_width")],
+            vec![v("weights_row")],
             vec![],
         ),
-        n(
+        (
             "MatMul",
             "bag_mm",
-            &["weights_row", "embedded"],
-            &["bag_row"],
+            vec![v("weights_row"), v("embedded")],
+            vec![v("bag_row")],
             vec![],
         ),
-        n(
+        (
             "Squeeze",
             "bag",
-            &["bag_row", "axes_width"],
-            &["bag"],
+            vec![v("bag_row"), v("axes_width")],
+            vec![v("bag")],
             vec![],
         ),
-        n(
+        (
             "Concat",
             "features",
-            &["bag", &io.dense],
-            &["features"],
+            vec![v("bag"), io.dense.clone()],
+            vec![v("features")],
             vec![onnx_proto::attr_int("axis", 1)],
         ),
-        n(
+        (
             "MatMul",
             "hidden_mm",
-            &["features", "hidden.weight"],
-            &["hidden_mm"],
+            vec![v("features"), v("hidden.weight")],
+            vec![v("hidden_mm")],
             vec![],
         ),
-        n(
+        (
             "Add",
             "hidden_add",
-            &["hidden_mm", "hidden.bias"],
-            &["hidden_pre"],
+            vec![v("hidden_mm"), v("hidden.bias")],
+            vec![v("hidden_pre")],
             vec![],
         ),
-        n("Relu", "hidden_relu", &["hidden_pre"], &["hidden"], vec![]),
-        n(
+        (
+            "Relu",
+            "hidden_relu",
+            vec![v("hidden_pre")],
+            vec![v("hidden")],
+            vec![],
+        ),
+        (
             "MatMul",
             "prompt_mm",
-            &["hidden", "prompt.weight"],
-            &["prompt_mm"],
+            vec![v("hidden"), v("prompt.weight")],
+            vec![v("prompt_mm")],
             vec![],
         ),
-        n(
+        (
             "Add",
             "prompt_add",
-            &["prompt_mm", "prompt.bias"],
-            &["prompt"],
+            vec![v("prompt_mm"), v("prompt.bias")],
+            vec![v("prompt")],
             vec![],
         ),
-        n(
+        (
             "MatMul",
             "quality_mm",
-            &["prompt", "model_vectors_t"],
-            &["quality_mm"],
+            vec![v("prompt"), v("model_vectors_t")],
+            vec![v("quality_mm")],
             vec![],
         ),
-        n(
+        (
             "Add",
             "quality_add",
-            &["quality_mm", "model_bias"],
-            &["quality_logits"],
+            vec![v("quality_mm"), v("model_bias")],
+            vec![v("quality_logits")],
             vec![],
         ),
-        n(
+        (
             "Sigmoid",
             "quality",
-            &["quality_logits"],
-            &[&io.quality],
+            vec![v("quality_logits")],
+            vec![quality_out.to_string()],
             vec![],
         ),
-        n(
+        (
             "MatMul",
             "task_mm",
-            &["hidden", "task.weight"],
-            &["task_mm"],
+            vec![v("hidden"), v("task.weight")],
+            vec![v("task_mm")],
             vec![],
         ),
-        n(
+        (
             "Add",
             "task_add",
-            &["task_mm", "task.bias"],
-            &["task_logits"],
+            vec![v("task_mm"), v("task.bias")],
+            vec![v("task_logits")],
             vec![],
         ),
-        n(
+        (
             "Softmax",
             "task_probs",
-            &["task_logits"],
-            &[&io.task_probs],
+            vec![v("task_logits")],
+            vec![task_out.to_string()],
             vec![onnx_proto::attr_int("axis", 1)],
         ),
     ];
-
-    let graph = GraphProto {
-        node: nodes,
-        name: "arbiter_router".into(),
+    let nodes = specs
+        .into_iter()
+        .map(|(op, name, inputs, outputs, attrs)| {
+            let ins: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            let outs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+            onnx_proto::node(op, &v(name), &ins, &outs, attrs)
+        })
+        .collect();
+    Ok(MemberGraph {
         initializer,
-        doc_string: "Arbiter router: hashed n-gram embedding bag + MLP; quality = sigmoid(prompt · model vectors + bias), task_probs = softmax".into(),
-        input: vec![
-            onnx_proto::value_info(&io.ids, data_type::INT64, &[BATCH.into(), WIDTH.into()]),
-            onnx_proto::value_info(&io.weights, data_type::FLOAT, &[BATCH.into(), WIDTH.into()]),
-            onnx_proto::value_info(&io.dense, data_type::FLOAT, &[BATCH.into(), Dim::Fixed(dense_dim as i64)]),
-        ],
-        output: vec![
-            onnx_proto::value_info(&io.quality, data_type::FLOAT, &[BATCH.into(), Dim::Fixed(n_candidates as i64)]),
-            onnx_proto::value_info(&io.task_probs, data_type::FLOAT, &[BATCH.into(), Dim::Fixed(n_tasks as i64)]),
-        ],
-        ..GraphProto::default()
-    };
-    Ok(onnx_proto::model(graph, OPSET, "arbiter-train"))
+        nodes,
+        shape: MemberShape {
+            dense_dim,
+            n_candidates,
+            n_tasks,
+        },
+    })
 }
 
 /// A 2-D parameter's values (row-major) and shape.
