@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use serve::config::Config;
-use support::{Behavior, Gateway, Harness, assert_openai_error, chat, client, sse_data};
+use support::{Behavior, Gateway, Harness, assert_openai_error, candidate, chat, client, sse_data};
 
 async fn post(h: &Harness, path: &str, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
     let resp = client().post(h.url(path)).json(body).send().await.unwrap();
@@ -75,12 +75,7 @@ async fn constraints_exclude_candidates_and_say_why() {
     )
     .await;
     assert_eq!(r["model"], "mid", "{r}");
-    let big = r["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["model"] == "big")
-        .unwrap();
+    let big = candidate(&r, "big");
     assert!(
         big["excluded"].as_str().unwrap().contains("exceeds cap"),
         "{big}"
@@ -119,12 +114,7 @@ async fn constraints_exclude_candidates_and_say_why() {
         ),
     )
     .await;
-    let small = r["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["model"] == "small")
-        .unwrap();
+    let small = candidate(&r, "small");
     assert!(
         small["excluded"]
             .as_str()
@@ -467,12 +457,7 @@ async fn breakers_open_after_consecutive_failures_and_close_after_a_probe() {
     }
     let r = route(&h, chat("auto", "prove it")).await;
     assert_eq!(r["model"], "mid", "{r}");
-    let big = r["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["model"] == "big")
-        .unwrap();
+    let big = candidate(&r, "big");
     assert!(
         big["excluded"]
             .as_str()
@@ -528,12 +513,7 @@ async fn the_audit_record_is_complete_and_survives_a_restart() {
     assert_eq!(rec["attempts"][0]["status"], 200);
     assert_eq!(rec["usage"]["total_tokens"], 16);
     assert!(rec["cost_usd"].as_f64().unwrap() > 0.0);
-    let big = rec["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["model"] == "big")
-        .unwrap();
+    let big = candidate(&rec, "big");
     assert_eq!(big["predicted_quality"].as_f64().unwrap() as f32, 0.9);
     assert!(rec["scores"].get("quality").is_none(), "not repeated");
     assert_eq!(rec["scores"]["task_probs"].as_object().unwrap().len(), 12);

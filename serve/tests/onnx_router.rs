@@ -14,7 +14,7 @@ use models::Scorer;
 use serde_json::{Value, json};
 use serve::config::Config;
 use serve::router::{LoadedRouter, dir_loader};
-use support::{Gateway, StubUpstream, client, post_json};
+use support::{Gateway, StubUpstream, candidate, client, post_json};
 
 fn rename_router(dir: &std::path::Path, name: &str) {
     let path = dir.join("manifest.json");
@@ -52,12 +52,8 @@ async fn decisions_use_the_onnx_scores_and_the_shared_policy_and_reload_from_dis
     // The same numbers as the scorer gives for the user turn alone (system prompt not scored).
     let scorer = models::OnnxScorer::load(router_dir.path()).unwrap();
     let p = scorer.score(prompt).unwrap();
-    let recorded = r["candidates"].as_array().unwrap();
     for (c, q) in manifest.candidates.iter().zip(&p.quality) {
-        let got = recorded
-            .iter()
-            .find(|rc| rc["model"] == c.name.as_str())
-            .unwrap()["predicted_quality"]
+        let got = candidate(&r, &c.name)["predicted_quality"]
             .as_f64()
             .unwrap();
         assert!(

@@ -486,6 +486,16 @@ pub async fn post_json(url: impl reqwest::IntoUrl, body: &Value) -> Value {
 }
 
 /// A chat body with one user message.
+/// The entry for `model` in a decision record's `candidates`.
+pub fn candidate<'a>(record: &'a Value, model: &str) -> &'a Value {
+    record["candidates"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no candidates in {record}"))
+        .iter()
+        .find(|c| c["model"] == model)
+        .unwrap_or_else(|| panic!("no candidate `{model}` in {record}"))
+}
+
 pub fn chat(model: &str, prompt: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": prompt}]})
 }
