@@ -46,6 +46,10 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
+/// The most entries of the in-memory index allocated up front (a larger
+/// `audit.recent_in_memory` grows past it as records arrive).
+const RECENT_PREALLOCATED: usize = 100_000;
+
 struct Recent {
     capacity: usize,
     by_id: HashMap<String, Arc<DecisionRecord>>,
@@ -53,13 +57,15 @@ struct Recent {
 }
 
 impl Recent {
-    /// Allocated whole at startup: growing the index under load rehashes every entry while
-    /// holding the lock, a millisecond-long stall on the request path at 10,000 entries.
+    /// Allocated at startup (up to [`RECENT_PREALLOCATED`] entries): growing the index under
+    /// load rehashes every entry while holding the lock, a millisecond-long stall on the
+    /// request path at 10,000 entries.
     fn with_capacity(capacity: usize) -> Recent {
+        let prealloc = capacity.saturating_add(1).min(RECENT_PREALLOCATED);
         Recent {
             capacity,
-            by_id: HashMap::with_capacity(capacity + 1),
-            order: VecDeque::with_capacity(capacity + 1),
+            by_id: HashMap::with_capacity(prealloc),
+            order: VecDeque::with_capacity(prealloc),
         }
     }
 
