@@ -90,11 +90,43 @@ impl SplitRatios {
     }
 }
 
-/// The split of one prompt.
-pub fn split_of(prompt_id: &str, ratios: &SplitRatios) -> Split {
+/// A prompt's position in [0, 1) under the split hash.
+fn unit_of(prompt_id: &str) -> f64 {
     let hash = xxh3_64_with_seed(prompt_id.as_bytes(), SPLIT_SEED);
     // top 53 bits → uniform in [0, 1)
-    let u = (hash >> 11) as f64 / (1u64 << 53) as f64;
+    (hash >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Number of validation folds [`split_of_fold`] accepts for `ratios`: how many blocks of the
+/// validation share fit in the train + validation range.
+pub fn fold_count(ratios: &SplitRatios) -> usize {
+    if ratios.validation <= 0.0 {
+        return 0;
+    }
+    ((ratios.train + ratios.validation) / ratios.validation + 1e-9).floor() as usize
+}
+
+/// The split of one prompt under cross-validation fold `fold`: the test split is exactly
+/// [`split_of`]'s, and validation is the `fold`-th block of `ratios.validation` width in the
+/// rest (the last fold, `fold_count − 1`, is [`split_of`]'s validation split when the ratios
+/// divide evenly). For choosing settings on more than one validation split without ever
+/// touching the test split. A fold out of range leaves no validation prompts.
+pub fn split_of_fold(prompt_id: &str, ratios: &SplitRatios, fold: usize) -> Split {
+    let u = unit_of(prompt_id);
+    if u >= ratios.train + ratios.validation {
+        return Split::Test;
+    }
+    let block = (u / ratios.validation).floor() as usize;
+    if ratios.validation > 0.0 && block == fold {
+        Split::Validation
+    } else {
+        Split::Train
+    }
+}
+
+/// The split of one prompt.
+pub fn split_of(prompt_id: &str, ratios: &SplitRatios) -> Split {
+    let u = unit_of(prompt_id);
     if u < ratios.train {
         Split::Train
     } else if u < ratios.train + ratios.validation {
@@ -118,6 +150,31 @@ pub fn with_split_column(mut df: DataFrame, ratios: &SplitRatios) -> PolarsResul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folds_keep_the_test_split_and_move_validation() {
+        let ratios = SplitRatios::default();
+        assert_eq!(fold_count(&ratios), 9);
+        let ids: Vec<String> = (0..5_000)
+            .map(|i| crate::text::prompt_id(&format!("prompt {i}")))
+            .collect();
+        let mut in_some_validation = 0;
+        for id in &ids {
+            let plain = split_of(id, &ratios);
+            // The last fold is the plain split.
+            assert_eq!(split_of_fold(id, &ratios, 8), plain);
+            let folds: Vec<Split> = (0..9).map(|k| split_of_fold(id, &ratios, k)).collect();
+            if plain == Split::Test {
+                assert!(folds.iter().all(|s| *s == Split::Test));
+            } else {
+                // Exactly one fold validates on each non-test prompt.
+                let v = folds.iter().filter(|s| **s == Split::Validation).count();
+                assert_eq!(v, 1);
+                in_some_validation += 1;
+            }
+        }
+        assert!(in_some_validation > 4_000);
+    }
 
     #[test]
     fn split_is_deterministic_and_follows_ratios() {

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use datasets::schema;
-use datasets::split::{Split, SplitRatios, split_of};
+use datasets::split::{Split, SplitRatios, split_of, split_of_fold};
 use datasets::{Price, PriceTable};
 use models::manifest::TaskMapping;
 use models::{CandidateModel, FeatureBatch, Features, Featurizer, taxonomy};
@@ -178,6 +178,18 @@ pub fn build(
     prices: &PriceTable,
     ratios: &SplitRatios,
 ) -> Result<TrainingData, DataError> {
+    build_with_fold(frame, featurizer, prices, ratios, None)
+}
+
+/// [`build`] with validation on cross-validation fold `fold`
+/// ([`datasets::split::split_of_fold`]; the test split is unchanged); `None`: the plain split.
+pub fn build_with_fold(
+    frame: &DataFrame,
+    featurizer: &Featurizer,
+    prices: &PriceTable,
+    ratios: &SplitRatios,
+    fold: Option<usize>,
+) -> Result<TrainingData, DataError> {
     let dataset = frame.column(schema::DATASET)?.str()?;
     let prompt_id = frame.column(schema::PROMPT_ID)?.str()?;
     let prompt = frame.column(schema::PROMPT)?.str()?;
@@ -213,7 +225,7 @@ pub fn build(
             cost,
         });
     }
-    build_from_rows(&rows, featurizer, prices, ratios)
+    build_from_rows(&rows, featurizer, prices, ratios, fold)
 }
 
 fn build_from_rows(
@@ -221,7 +233,12 @@ fn build_from_rows(
     featurizer: &Featurizer,
     prices: &PriceTable,
     ratios: &SplitRatios,
+    fold: Option<usize>,
 ) -> Result<TrainingData, DataError> {
+    let split_of = |id: &str| match fold {
+        Some(k) => split_of_fold(id, ratios, k),
+        None => split_of(id, ratios),
+    };
     let mut skipped = Skipped::default();
     let usable = |r: &Row<'_>| {
         r.score
@@ -232,7 +249,7 @@ fn build_from_rows(
     let mut stats: BTreeMap<&str, ModelStats> = BTreeMap::new();
     for r in rows.iter().filter(|r| usable(r)) {
         let st = stats.entry(r.model).or_default();
-        if split_of(r.prompt_id, ratios) == Split::Train {
+        if split_of(r.prompt_id) == Split::Train {
             st.train_labels += 1;
             st.output_tokens += f64::from(r.output_tokens);
             st.token_rows += 1;
@@ -305,7 +322,7 @@ fn build_from_rows(
                 costs: vec![None; n],
                 task: taxonomy::task_index(task).unwrap_or(taxonomy::TASKS.len() - 1),
                 category_class: None,
-                split: split_of(r.prompt_id, ratios),
+                split: split_of(r.prompt_id),
             });
             sums.push((vec![0.0; n], vec![0; n]));
             examples.len() - 1
@@ -657,6 +674,7 @@ mod tests {
             &Featurizer::new(FeaturizerConfig::default()),
             &prices,
             &SplitRatios::default(),
+            None,
         )
         .unwrap();
         assert_eq!(data.candidate_names(), ["a", "b"]);
@@ -697,6 +715,7 @@ mod tests {
             &Featurizer::new(FeaturizerConfig::default()),
             &PriceTable::empty(),
             &SplitRatios::default(),
+            None,
         )
         .unwrap();
         // Dataset mean of `a` is 2/3; the maths category has two 1s, astronomy one 0.
@@ -751,6 +770,7 @@ mod tests {
             &Featurizer::new(FeaturizerConfig::default()),
             &PriceTable::empty(),
             &SplitRatios::default(),
+            None,
         )
         .unwrap();
         let batcher = RouterBatcher {

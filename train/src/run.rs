@@ -117,6 +117,12 @@ pub struct TrainArgs {
     /// Networks trained with consecutive seeds and averaged into one exported router.
     #[arg(long, default_value_t = 1)]
     pub members: usize,
+    /// Validate (early-stop and report) on cross-validation fold K of the non-test prompts
+    /// instead of the plain validation split, for choosing settings on several splits; the
+    /// test split is unchanged and the end-of-run table then shows this fold's validation
+    /// prompts, not the test split. `train eval` always uses the plain split.
+    #[arg(long, value_name = "K")]
+    pub validation_fold: Option<usize>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
@@ -141,6 +147,8 @@ pub struct RunSummary {
     pub total_seconds: f64,
     pub validation: serde_json::Value,
     pub test: Vec<DatasetSummary>,
+    /// The split `test` summarises (validation with `--validation-fold`).
+    pub reported: Split,
     pub artifact: WrittenArtifact,
 }
 
@@ -284,8 +292,20 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         .map_err(|m| anyhow::anyhow!("invalid featurizer settings: {m}"))?;
     let featurizer = Featurizer::new(featurizer_config.clone());
     let ratios = SplitRatios::default();
-    let data = data::build(&loaded.frame, &featurizer, &prices, &ratios)
-        .context("building training examples")?;
+    if let Some(k) = args.validation_fold {
+        let folds = datasets::split::fold_count(&ratios);
+        if k >= folds {
+            bail!("--validation-fold {k}: the split ratios give folds 0..{folds}");
+        }
+    }
+    let data = data::build_with_fold(
+        &loaded.frame,
+        &featurizer,
+        &prices,
+        &ratios,
+        args.validation_fold,
+    )
+    .context("building training examples")?;
     if data.skipped.total() > 0 {
         for (reason, count) in &data.skipped.reasons {
             tracing::warn!(reason, count, "outcome rows not used as labels");
@@ -322,7 +342,14 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
     let outcome: EnsembleOutcome<B::InnerBackend> =
         train_ensemble::<B>(&config, &data, device, !args.quiet)?;
 
-    let test = data.split(Split::Test);
+    // With a validation fold, the end-of-run table is that fold's (the settings are being
+    // chosen; the test split stays unseen).
+    let reported = if args.validation_fold.is_some() {
+        Split::Validation
+    } else {
+        Split::Test
+    };
+    let test = data.split(reported);
     let predictions = inference::predict(&outcome.model, &test, 512, device);
     let test_summary = report::summarize(&data, &test, &predictions);
 
@@ -331,7 +358,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         "best_epochs": best_epochs(&outcome),
         "metrics": outcome.validation,
         "members": outcome.members,
-        "test": test_summary,
+        (reported.as_str()): test_summary,
     });
     let info = ArtifactInfo {
         name: args.name.clone(),
@@ -353,6 +380,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         total_seconds: started.elapsed().as_secs_f64(),
         validation,
         test: test_summary,
+        reported,
         artifact,
         data,
     })
@@ -408,6 +436,7 @@ fn training_record<B: Backend>(
         "skipped_rows": data.skipped.reasons,
         "merged_duplicate_outcomes": data.merged_duplicates,
         "split_ratios": { "train": ratios.train, "validation": ratios.validation, "test": ratios.test },
+        "validation_fold": args.validation_fold,
         "seed": config.seed,
         "device": args.device,
         "members": config.members,
@@ -463,7 +492,10 @@ pub fn render(s: &RunSummary) -> String {
             m["task_accuracy"].as_f64().unwrap_or(f64::NAN),
         ));
     }
-    out.push_str("test split (quality objective; APGR for two-model sets; cost@best = cost share of the best single model at its quality):\n");
+    out.push_str(&format!(
+        "{} split (quality objective; APGR for two-model sets; cost@best = cost share of the best single model at its quality):\n",
+        s.reported
+    ));
     out.push_str(&report::render(&s.test));
     out.push_str(&format!(
         "wrote {} ({:.1} MB) and {}\n",
