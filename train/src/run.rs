@@ -114,7 +114,8 @@ pub struct TrainArgs {
     /// Seed of initialisation, dropout and batch order (ensemble member i uses seed + i).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Networks trained with consecutive seeds and averaged into one exported router.
+    /// Networks trained with consecutive seeds and averaged into one exported router (each
+    /// member takes as long as a single network, and adds its size to router.onnx).
     #[arg(long, default_value_t = 1)]
     pub members: usize,
     /// Validate (early-stop and report) on cross-validation fold K of the non-test prompts
