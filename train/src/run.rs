@@ -69,6 +69,9 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = 3e-3)]
     pub lr: f64,
+    /// Factor applied to the learning rate after every epoch (1: constant).
+    #[arg(long, default_value_t = 1.0)]
+    pub lr_decay: f64,
     /// Hidden layer width.
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
@@ -331,6 +334,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
     let config = TrainingConfig::new(model_config)
         .with_max_epochs(args.epochs)
         .with_lr(args.lr)
+        .with_lr_decay(args.lr_decay)
         .with_batch_size(args.batch_size)
         .with_patience(args.patience)
         .with_task_weight(args.task_weight)

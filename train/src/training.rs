@@ -31,9 +31,12 @@ pub struct TrainingConfig {
     pub max_epochs: usize,
     #[config(default = 128)]
     pub batch_size: usize,
-    /// Adam learning rate.
+    /// Adam learning rate (of the first epoch; see `lr_decay`).
     #[config(default = 1e-3)]
     pub lr: f64,
+    /// Factor applied to the learning rate after every epoch (1: constant).
+    #[config(default = 1.0)]
+    pub lr_decay: f64,
     /// Weight of the task cross-entropy relative to the quality BCE.
     #[config(default = 0.2)]
     pub task_weight: f64,
@@ -238,6 +241,7 @@ pub fn train<B: AutodiffBackend>(
         rng.shuffle(&mut order);
         bars.start_epoch(epoch);
         let (mut loss_sum, mut batches) = (0.0, 0usize);
+        let lr = config.lr * config.lr_decay.powi(epoch as i32 - 1);
         for chunk in order.chunks(config.batch_size) {
             let items: Vec<&Example> = chunk.iter().map(|&i| train_set[i]).collect();
             let batch = batcher.batch::<B>(&items, device);
@@ -250,7 +254,7 @@ pub fn train<B: AutodiffBackend>(
             );
             let value: f64 = loss.clone().into_scalar().elem();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(config.lr, model, grads);
+            model = optim.step(lr, model, grads);
             loss_sum += value;
             batches += 1;
             bars.step(loss_sum / batches as f64);
