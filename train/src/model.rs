@@ -6,7 +6,8 @@
 //! dense [B,D] ───────────────────────────────────────────── concat ─► [B,E+D]
 //!   ─► Linear ─► ReLU ─► Dropout ─► h [B,H]
 //!        h ─► Linear ─► prompt vector p [B,F]
-//!             p · Mᵀ + b ─► sigmoid ─► quality [B,C]     (M: one learned vector per candidate)
+//!             p · Mᵀ + b (+ d(h), optional per-prompt difficulty) ─► sigmoid ─► quality [B,C]
+//!             (M: one learned vector per candidate)
 //!        h ─► Linear ─► softmax ─► task_probs [B,T]
 //! ```
 //!
@@ -53,6 +54,10 @@ pub struct ModelConfig {
     /// category are never network inputs) and is not exported.
     #[config(default = 0)]
     pub n_categories: usize,
+    /// Add a per-prompt difficulty to every candidate's quality logit (one scalar from the
+    /// hidden layer, shared by all models): easy or hard prompts move all models together.
+    #[config(default = false)]
+    pub difficulty: bool,
 }
 
 /// The router network (see the module docs for the graph).
@@ -72,6 +77,8 @@ pub struct RouterModel<B: Backend> {
     pub task_head: Linear<B>,
     /// Training-only (dataset, category) classifier `[hidden, n_categories]`.
     pub category_head: Option<Linear<B>>,
+    /// Per-prompt difficulty `[hidden, 1]`, added to all quality logits (exported).
+    pub difficulty: Option<Linear<B>>,
     /// Dropout on the hidden layer (active only on an autodiff backend).
     pub dropout: Dropout,
 }
@@ -118,6 +125,9 @@ impl ModelConfig {
             model_vectors,
             model_bias,
             task_head: LinearConfig::new(self.hidden, self.n_tasks).init(device),
+            difficulty: self
+                .difficulty
+                .then(|| LinearConfig::new(self.hidden, 1).init(device)),
             category_head: (self.n_categories > 0)
                 .then(|| LinearConfig::new(self.hidden, self.n_categories).init(device)),
             dropout: DropoutConfig::new(self.dropout).init(),
@@ -142,8 +152,11 @@ impl<B: Backend> RouterModel<B> {
         let x = Tensor::cat(vec![bag, dense], 1);
         let h = self.dropout.forward(relu(self.hidden.forward(x)));
         let prompt = self.prompt_proj.forward(h.clone()); // [B, F]
-        let quality = prompt.matmul(self.model_vectors.val().transpose())
+        let mut quality = prompt.matmul(self.model_vectors.val().transpose())
             + self.model_bias.val().unsqueeze_dim::<2>(0);
+        if let Some(d) = &self.difficulty {
+            quality = quality + d.forward(h.clone()); // [B, 1] broadcast over candidates
+        }
         let category = self.category_head.as_ref().map(|l| l.forward(h.clone()));
         let task = self.task_head.forward(h);
         RouterLogits {

@@ -72,6 +72,9 @@ pub struct TrainArgs {
     /// Factor applied to the learning rate after every epoch (1: constant).
     #[arg(long, default_value_t = 1.0)]
     pub lr_decay: f64,
+    /// Add a learned per-prompt difficulty (shared by all candidates) to the quality logits.
+    #[arg(long)]
+    pub difficulty: bool,
     /// Hidden layer width.
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
@@ -326,6 +329,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
     .with_hidden(args.hidden)
     .with_factor_dim(args.factor_dim)
     .with_dropout(args.dropout)
+    .with_difficulty(args.difficulty)
     .with_n_categories(if args.category_weight > 0.0 {
         data.category_classes.len()
     } else {

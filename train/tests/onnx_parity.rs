@@ -138,7 +138,9 @@ fn small_config(data: &TrainingData) -> TrainingConfig {
     .with_hidden(32)
     .with_factor_dim(8)
     // The training-only category head must not change what is exported.
-    .with_n_categories(data.category_classes.len());
+    .with_n_categories(data.category_classes.len())
+    // The exported graph adds the per-prompt difficulty as burn does.
+    .with_difficulty(true);
     TrainingConfig::new(model_config)
         .with_max_epochs(3)
         .with_batch_size(64)

@@ -220,6 +220,11 @@ fn member_graph<B: Backend>(
         }
     }
 
+    let difficulty = model
+        .difficulty
+        .as_ref()
+        .map(|l| linear("difficulty", l))
+        .transpose()?;
     let v = |name: &str| format!("{prefix}{name}");
     let initializer: Vec<TensorProto> = vec![
         onnx_proto::tensor_f32(
@@ -254,6 +259,26 @@ fn member_graph<B: Backend>(
         onnx_proto::tensor_f32(&v("task.bias"), &dims(&[task.bias.len()]), &task.bias),
     ];
 
+    let mut initializer = initializer;
+    // Quality logits before the sigmoid: with a difficulty head, `+ hidden · w_d + b_d`
+    // ([batch, 1], broadcast over candidates), the order burn adds them in.
+    let logits = if difficulty.is_some() {
+        v("quality_logits_mf")
+    } else {
+        v("quality_logits")
+    };
+    if let Some(d) = &difficulty {
+        initializer.push(onnx_proto::tensor_f32(
+            &v("difficulty.weight"),
+            &dims(&d.weight.dims),
+            &d.weight.values,
+        ));
+        initializer.push(onnx_proto::tensor_f32(
+            &v("difficulty.bias"),
+            &dims(&[d.bias.len()]),
+            &d.bias,
+        ));
+    }
     // (op, node name, inputs, outputs, attributes); names without a prefix are graph I/O.
     type Spec<'a> = (
         &'a str,
@@ -349,7 +374,7 @@ fn member_graph<B: Backend>(
             "Add",
             "quality_add",
             vec![v("quality_mm"), v("model_bias")],
-            vec![v("quality_logits")],
+            vec![logits.clone()],
             vec![],
         ),
         (
@@ -381,6 +406,37 @@ fn member_graph<B: Backend>(
             vec![onnx_proto::attr_int("axis", 1)],
         ),
     ];
+    let mut specs = specs;
+    if difficulty.is_some() {
+        let at = specs
+            .iter()
+            .position(|s| s.1 == "quality")
+            .unwrap_or(specs.len());
+        let extra: Vec<Spec<'_>> = vec![
+            (
+                "MatMul",
+                "difficulty_mm",
+                vec![v("hidden"), v("difficulty.weight")],
+                vec![v("difficulty_mm")],
+                vec![],
+            ),
+            (
+                "Add",
+                "difficulty_add",
+                vec![v("difficulty_mm"), v("difficulty.bias")],
+                vec![v("difficulty")],
+                vec![],
+            ),
+            (
+                "Add",
+                "quality_difficulty",
+                vec![logits, v("difficulty")],
+                vec![v("quality_logits")],
+                vec![],
+            ),
+        ];
+        specs.splice(at..at, extra);
+    }
     let nodes = specs
         .into_iter()
         .map(|(op, name, inputs, outputs, attrs)| {
