@@ -299,12 +299,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         .map_err(|m| anyhow::anyhow!("invalid featurizer settings: {m}"))?;
     let featurizer = Featurizer::new(featurizer_config.clone());
     let ratios = SplitRatios::default();
-    if let Some(k) = args.validation_fold {
-        let folds = datasets::split::fold_count(&ratios);
-        if k >= folds {
-            bail!("--validation-fold {k}: the split ratios give folds 0..{folds}");
-        }
-    }
+    check_fold(args.validation_fold, &ratios)?;
     let data = data::build_with_fold(
         &loaded.frame,
         &featurizer,
@@ -393,6 +388,21 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         artifact,
         data,
     })
+}
+
+/// `--validation-fold K` must name one of the folds the split ratios give.
+fn check_fold(fold: Option<usize>, ratios: &SplitRatios) -> anyhow::Result<()> {
+    let folds = datasets::split::fold_count(ratios);
+    match fold {
+        Some(k) if k >= folds => bail!(
+            "--validation-fold {k}: the split ratios {}/{}/{} give folds 0 to {}",
+            ratios.train,
+            ratios.validation,
+            ratios.test,
+            folds.saturating_sub(1)
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn best_epochs<B: Backend>(outcome: &EnsembleOutcome<B>) -> Vec<usize> {
@@ -531,6 +541,19 @@ mod tests {
             "{err}"
         );
         assert_eq!(resolve_datasets(Some(&asked), true).unwrap(), asked);
+    }
+
+    #[test]
+    fn validation_folds_are_checked_against_the_ratios() {
+        let ratios = SplitRatios::default();
+        assert!(check_fold(None, &ratios).is_ok());
+        assert!(check_fold(Some(0), &ratios).is_ok());
+        assert!(check_fold(Some(8), &ratios).is_ok());
+        let err = check_fold(Some(9), &ratios).unwrap_err().to_string();
+        assert!(
+            err.contains("--validation-fold 9") && err.contains("0 to 8"),
+            "{err}"
+        );
     }
 
     #[test]
