@@ -17,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 // glibc's malloc was ~30% of the instructions on the request path (callgrind, see
 // docs/benchmarks.md): every request builds, serialises and frees a record with a few
 // hundred small strings, from several threads. mimalloc's thread-local free lists make
-// that cheap.
+// that cheap. Built with `no_thp`: its `madvise(MADV_HUGEPAGE)` on fresh arenas made the
+// kernel compact memory for 2 MiB pages on first touch, a ~5 ms stall every ~190 ms at
+// 1,000 req/s (p99.9 of the router's time 5.7 ms, against 0.5 ms without).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
