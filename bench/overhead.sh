@@ -24,6 +24,7 @@ RATE=${RATE:-1000}
 REPEATS=${REPEATS:-5}
 STUB_PORT=${STUB_PORT:-18181}
 GATEWAY_PORT=${GATEWAY_PORT:-18180}
+RELAY_PORT=${RELAY_PORT:-18182}
 STUB_LATENCY_MS=${STUB_LATENCY_MS:-0}
 WRK_THREADS=${WRK_THREADS:-1}
 BIN=target/release
@@ -40,6 +41,7 @@ if ! command -v wrk >/dev/null; then
   apt-get install -y wrk >&2 || { apt-get update >&2 && apt-get install -y wrk >&2; }
 fi
 command -v jq >/dev/null || { apt-get install -y jq >&2 || { apt-get update >&2 && apt-get install -y jq >&2; }; }
+command -v socat >/dev/null || { apt-get install -y socat >&2 || { apt-get update >&2 && apt-get install -y socat >&2; }; }
 
 WORK=$(mktemp -d -t arbiter-bench.XXXXXX)
 PIDS=()
@@ -67,6 +69,10 @@ ROUTER_NAME=$(jq -r .name "$ROUTER/manifest.json")
 PIDS+=($!)
 "$SERVE_BIN" --config "$WORK/gateway.toml" > "$WORK/gateway.log" 2>&1 &
 PIDS+=($!)
+# A null hop for the fixed-rate runs: socat relays the bytes to the stub and does nothing
+# else, so "serve − relay" is what the gateway adds beyond one more process on the path.
+socat "TCP-LISTEN:$RELAY_PORT,fork,reuseaddr,nodelay" "TCP:127.0.0.1:$STUB_PORT,nodelay" 2>/dev/null &
+PIDS+=($!)
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$GATEWAY_PORT/readyz" >/dev/null && break
   sleep 0.1
@@ -75,6 +81,7 @@ curl -sf "http://127.0.0.1:$GATEWAY_PORT/readyz" >/dev/null || { cat "$WORK/gate
 
 DIRECT="http://127.0.0.1:$STUB_PORT/v1/chat/completions"
 GATEWAY="http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions"
+RELAY="http://127.0.0.1:$RELAY_PORT/v1/chat/completions"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 run_wrk() { # url concurrency → JSON line
@@ -101,7 +108,7 @@ for c in $LEVELS; do
   ROWS+=("$row")
 done
 
-# The open-loop runs alternate direct / serve REPEATS times: on a shared 2-vCPU VM one pair
+# The open-loop runs alternate direct / relay / serve REPEATS times: on a shared 2-vCPU VM one pair
 # of 10-s runs can differ by more than a millisecond at p99 for reasons outside both (a
 # vCPU woken late), so the verdict is the median over the pairs.
 FIXED_ROWS=()
@@ -115,11 +122,13 @@ fixed_row() { # label json
 for r in $(seq "$REPEATS"); do
   echo "== fixed rate $RATE req/s, pair $r/$REPEATS: direct" >&2
   fd=$("$LOADGEN" --url "$DIRECT" --rate "$RATE" --duration "$DURATION" --warmup 2 --json --label direct)
+  echo "== fixed rate $RATE req/s, pair $r/$REPEATS: through the socat relay" >&2
+  fr=$("$LOADGEN" --url "$RELAY" --rate "$RATE" --duration "$DURATION" --warmup 2 --json --label relay)
   echo "== fixed rate $RATE req/s, pair $r/$REPEATS: through serve" >&2
   fg=$("$LOADGEN" --url "$GATEWAY" --rate "$RATE" --duration "$DURATION" --warmup 2 --json --label serve)
-  FIXED_ROWS+=("$(fixed_row "direct ($r)" "$fd")" "$(fixed_row "serve ($r)" "$fg")")
-  ADDED+=("$(jq -rn --argjson d "$fd" --argjson g "$fg" \
-    '[$g.p50_ms - $d.p50_ms, $g.p99_ms - $d.p99_ms, $g.service_p99_ms - $d.service_p99_ms] | map(. * 1000 | round / 1000) | @tsv')")
+  FIXED_ROWS+=("$(fixed_row "direct ($r)" "$fd")" "$(fixed_row "socat relay ($r)" "$fr")" "$(fixed_row "serve ($r)" "$fg")")
+  ADDED+=("$(jq -rn --argjson d "$fd" --argjson g "$fg" --argjson x "$fr" \
+    '[$g.p50_ms - $d.p50_ms, $g.p99_ms - $d.p99_ms, $g.service_p99_ms - $d.service_p99_ms, $x.p99_ms - $d.p99_ms, $g.p99_ms - $x.p99_ms] | map(. * 1000 | round / 1000) | @tsv')")
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 median_col() { # column number → median over the pairs
@@ -128,6 +137,8 @@ median_col() { # column number → median over the pairs
 ADDED_P50=$(median_col 1)
 ADDED_P99=$(median_col 2)
 ADDED_SERVICE_P99=$(median_col 3)
+RELAY_P99=$(median_col 4)
+OVER_RELAY_P99=$(median_col 5)
 ALL_P99=$(printf '%s\n' "${ADDED[@]}" | cut -f2 | paste -sd' ')
 METRICS=$(curl -sf "http://127.0.0.1:$GATEWAY_PORT/metrics" || true)
 DROPPED=$(awk '/^arbiter_audit_records_total\{result="dropped"\}/ { print $2 }' <<<"$METRICS")
@@ -153,12 +164,14 @@ mkdir -p bench/results
   echo "|---:|---:|---|---:|---:|---|---:|---|---:|"
   printf '%s\n' "${ROWS[@]}"
   echo
-  echo "Open loop at a fixed $RATE req/s, $REPEATS alternating pairs (bench_loadgen; latency in ms from the scheduled send time, so stalls are not hidden; service = from the actual send):"
+  echo "Open loop at a fixed $RATE req/s, $REPEATS alternating rounds (direct, socat relay, serve) (bench_loadgen; latency in ms from the scheduled send time, so stalls are not hidden; service = from the actual send):"
   echo
   echo "| target (pair) | achieved req/s | p50 | p99 | p99.9 | max | service p50 / p99 | errors |"
   echo "|---|---:|---:|---:|---:|---:|---|---:|"
   printf '%s\n' "${FIXED_ROWS[@]}"
   echo
   echo "Added latency at $RATE req/s, median over the $REPEATS pairs: p50 ${ADDED_P50} ms, p99 ${ADDED_P99} ms (each pair: ${ALL_P99}; target: p99 < 1 ms); p99 of the service time (from the actual send) ${ADDED_SERVICE_P99} ms."
+  echo
+  echo "The null hop (socat relaying the bytes, no HTTP work) adds p99 ${RELAY_P99} ms over direct (median); serve adds p99 ${OVER_RELAY_P99} ms over the relay (median)."
 } | tee "$OUT"
 echo "written to $OUT" >&2
