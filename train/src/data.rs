@@ -157,17 +157,18 @@ struct ModelStats {
     cost_rows: usize,
 }
 
-/// One outcome row, as read from the frame.
-struct Row<'a> {
-    dataset: &'a str,
-    prompt_id: &'a str,
-    prompt: &'a str,
-    category: Option<&'a str>,
-    model: &'a str,
-    score: Option<f64>,
-    input_tokens: u32,
-    output_tokens: u32,
-    cost: Option<f64>,
+/// One outcome row, as read from the frame (training and offline evaluation both read
+/// the canonical table through [`frame_rows`]).
+pub(crate) struct Row<'a> {
+    pub(crate) dataset: &'a str,
+    pub(crate) prompt_id: &'a str,
+    pub(crate) prompt: &'a str,
+    pub(crate) category: Option<&'a str>,
+    pub(crate) model: &'a str,
+    pub(crate) score: Option<f64>,
+    pub(crate) input_tokens: u32,
+    pub(crate) output_tokens: u32,
+    pub(crate) cost: Option<f64>,
 }
 
 /// Builds examples from the canonical table. `prices` fills candidate prices (else they are
@@ -190,6 +191,13 @@ pub fn build_with_fold(
     ratios: &SplitRatios,
     fold: Option<usize>,
 ) -> Result<TrainingData, DataError> {
+    let rows = frame_rows(frame)?;
+    build_from_rows(&rows, featurizer, prices, ratios, fold)
+}
+
+/// The canonical table's rows; a null in a required column (dataset, prompt id, prompt,
+/// model) is an error that names the column and row, never a silent skip.
+pub(crate) fn frame_rows(frame: &DataFrame) -> Result<Vec<Row<'_>>, DataError> {
     let dataset = frame.column(schema::DATASET)?.str()?;
     let prompt_id = frame.column(schema::PROMPT_ID)?.str()?;
     let prompt = frame.column(schema::PROMPT)?.str()?;
@@ -225,7 +233,7 @@ pub fn build_with_fold(
             cost,
         });
     }
-    build_from_rows(&rows, featurizer, prices, ratios, fold)
+    Ok(rows)
 }
 
 fn build_from_rows(

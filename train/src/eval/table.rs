@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use polars::prelude::{Column, DataFrame, DataType};
+use polars::prelude::DataFrame;
 
 /// One row of the canonical table, borrowed.
 #[derive(Debug, Clone, Copy)]
@@ -164,62 +164,25 @@ pub fn build_tables<'a>(rows: impl IntoIterator<Item = OutcomeRow<'a>>) -> Vec<E
 /// Errors reading the canonical table.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
-    #[error("canonical table column `{column}`: {source}")]
-    Column {
-        column: &'static str,
-        source: polars::error::PolarsError,
-    },
-}
-
-fn cast(df: &DataFrame, column: &'static str, dtype: &DataType) -> Result<Column, TableError> {
-    df.column(column)
-        .and_then(|c| c.cast(dtype))
-        .map_err(|source| TableError::Column { column, source })
+    /// The frame is not a canonical outcome table (a missing or mistyped column, a null
+    /// where a value is required).
+    #[error(transparent)]
+    Rows(#[from] crate::data::DataError),
 }
 
 /// Reshapes a canonical outcome frame (columns of `datasets::schema`) into tables.
 pub fn tables_from_frame(df: &DataFrame) -> Result<Vec<EvalTable>, TableError> {
-    let dataset = cast(df, "dataset", &DataType::String)?;
-    let prompt_id = cast(df, "prompt_id", &DataType::String)?;
-    let prompt = cast(df, "prompt", &DataType::String)?;
-    let category = cast(df, "category", &DataType::String)?;
-    let model = cast(df, "model", &DataType::String)?;
-    let score = cast(df, "score", &DataType::Float64)?;
-    let input_tokens = cast(df, "input_tokens", &DataType::UInt32)?;
-    let cost = cast(df, "cost_usd", &DataType::Float64)?;
-
-    let err = |column: &'static str| move |source| TableError::Column { column, source };
-    let dataset = dataset.str().map_err(err("dataset"))?;
-    let prompt_id = prompt_id.str().map_err(err("prompt_id"))?;
-    let prompt = prompt.str().map_err(err("prompt"))?;
-    let category = category.str().map_err(err("category"))?;
-    let model = model.str().map_err(err("model"))?;
-    let score = score.f64().map_err(err("score"))?;
-    let input_tokens = input_tokens.u32().map_err(err("input_tokens"))?;
-    let cost = cost.f64().map_err(err("cost_usd"))?;
-
-    let rows = dataset
-        .iter()
-        .zip(prompt_id.iter())
-        .zip(prompt.iter())
-        .zip(category.iter())
-        .zip(model.iter())
-        .zip(score.iter())
-        .zip(input_tokens.iter())
-        .zip(cost.iter())
-        .filter_map(|(((((((d, id), text), cat), m), s), tok), c)| {
-            Some(OutcomeRow {
-                dataset: d?,
-                prompt_id: id?,
-                prompt: text.unwrap_or(""),
-                category: cat,
-                model: m?,
-                score: s,
-                input_tokens: tok.unwrap_or(0),
-                cost_usd: c,
-            })
-        });
-    Ok(build_tables(rows))
+    let rows = crate::data::frame_rows(df)?;
+    Ok(build_tables(rows.into_iter().map(|r| OutcomeRow {
+        dataset: r.dataset,
+        prompt_id: r.prompt_id,
+        prompt: r.prompt,
+        category: r.category,
+        model: r.model,
+        score: r.score,
+        input_tokens: r.input_tokens,
+        cost_usd: r.cost,
+    })))
 }
 
 #[cfg(test)]
