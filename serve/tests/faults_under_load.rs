@@ -525,14 +525,7 @@ async fn faults_under_load_are_invisible_to_clients_and_recover() {
     );
 
     // 3. /metrics agrees with the records.
-    let text = client
-        .get(format!("{}/metrics", gateway.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = support::get_text(format!("{}/metrics", gateway.url)).await;
     assert_eq!(
         metric(&text, "arbiter_fallbacks_total") as usize,
         fallbacks,

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use serve::config::Config;
-use support::{Behavior, Gateway, Harness, assert_openai_error, candidate, chat, client, sse_data};
+use support::{
+    Behavior, Gateway, Harness, assert_openai_error, candidate, chat, client, get_json, get_text,
+    sse_data,
+};
 
 async fn post(h: &Harness, path: &str, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
     let resp = client().post(h.url(path)).json(body).send().await.unwrap();
@@ -267,14 +270,7 @@ async fn streams_pass_through_and_honour_include_usage() {
 
 async fn decision_when_settled(h: &Harness, id: &str) -> Value {
     for _ in 0..100 {
-        let v: Value = client()
-            .get(h.url(&format!("/v1/decisions/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = get_json(h.url(&format!("/v1/decisions/{id}"))).await;
         if v["outcome"] != "pending" {
             return v;
         }
@@ -426,14 +422,7 @@ async fn breakers_open_after_consecutive_failures_and_close_after_a_probe() {
     let rec = decision_when_settled(&h, headers["x-arbiter-decision-id"].to_str().unwrap()).await;
     assert_eq!(rec["attempts"][0]["outcome"], "skipped");
     assert_eq!(rec["attempts"][0]["error"], "circuit breaker open");
-    let metrics = client()
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(h.url("/metrics")).await;
     assert!(
         metrics.contains("arbiter_breaker_state{provider=\"big@stub-big\"} 2"),
         "{metrics}"
@@ -566,14 +555,7 @@ async fn the_audit_record_is_complete_and_survives_a_restart() {
         support::test_loader(),
     )
     .await;
-    let again: Value = client()
-        .get(format!("{}/v1/decisions/{id}", g2.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: Value = get_json(format!("{}/v1/decisions/{id}", g2.url)).await;
     assert_eq!(again, rec);
     g2.stop().await;
 }
@@ -838,14 +820,7 @@ async fn reload_swaps_the_router_without_failing_requests() {
 #[tokio::test]
 async fn models_health_and_metrics_endpoints() {
     let h = Harness::start().await;
-    let v: Value = client()
-        .get(h.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(h.url("/v1/models")).await;
     let ids: Vec<&str> = v["data"]
         .as_array()
         .unwrap()
@@ -859,14 +834,7 @@ async fn models_health_and_metrics_endpoints() {
 
     route(&h, chat("auto", "x")).await;
     post(&h, "/v1/chat/completions", &chat("auto", "x")).await;
-    let m = client()
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = get_text(h.url("/metrics")).await;
     assert!(
         m.contains("arbiter_requests_total{endpoint=\"/v1/route\",status=\"200\"} 1"),
         "{m}"
@@ -945,14 +913,7 @@ async fn the_log_rotates_by_size_and_old_files_are_searched() {
         "records of ~1.5 KB rotate at 2 KB: {files:?}"
     );
     // Only two are in memory; the first comes from the oldest file.
-    let first: Value = client()
-        .get(h.url(&format!("/v1/decisions/{}", ids[0])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first: Value = get_json(h.url(&format!("/v1/decisions/{}", ids[0]))).await;
     assert_eq!(first["id"], ids[0].as_str());
     assert_eq!(first["prompt_id"], models::prompt_id("question 0"));
     let lines: usize = files

@@ -486,6 +486,30 @@ pub async fn post_json(url: impl reqwest::IntoUrl, body: &Value) -> Value {
 }
 
 /// A chat body with one user message.
+/// GET a URL and parse the JSON body (any status).
+pub async fn get_json(url: impl reqwest::IntoUrl) -> Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// GET a URL and read the body as text (any status).
+pub async fn get_text(url: impl reqwest::IntoUrl) -> String {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The entry for `model` in a decision record's `candidates`.
 pub fn candidate<'a>(record: &'a Value, model: &str) -> &'a Value {
     record["candidates"]
