@@ -36,7 +36,9 @@ pub use artifact::{Artifact, ArtifactError};
 pub use catalog::{Catalog, CatalogEntry, ModelPrice, estimate_cost};
 pub use featurizer::{FeatureBatch, Features, Featurizer, FeaturizerConfig, HashedNgramsConfig};
 pub use manifest::{CandidateModel, LabelSemantics, Manifest, OnnxIo, TaskMapping};
-pub use policy::{CandidateInput, CandidateOutcome, Constraints, Decision, Objective, decide};
+pub use policy::{
+    CandidateInput, CandidateOutcome, Constraints, Decision, Objective, decide, decide_owned,
+};
 pub use scorer::{OnnxScorer, Prediction, Scorer, ScorerError, ScorerOptions};
 
 /// Stable identifier of a prompt: xxh3-64 of its UTF-8 bytes as 16 lowercase hex digits.

@@ -9,8 +9,12 @@
 //!
 //! ```text
 //! bench_loadgen --url http://127.0.0.1:18080/v1/chat/completions --rate 1000 --duration 10 \
-//!     [--model auto] [--body-file FILE] [--warmup 2] [--label NAME] [--json]
+//!     [--model auto] [--body-file FILE] [--warmup 2] [--label NAME] [--json] [--trace FILE]
 //! ```
+//!
+//! `--trace FILE` writes one CSV line per measured request (scheduled and sent offsets,
+//! latency, service time, status, and the gateway's `x-arbiter-decision-id`), to line the
+//! client's view of a slow request up with the gateway's decision record.
 #![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
@@ -62,6 +66,19 @@ struct Cli {
     /// Print one JSON object instead of a text line.
     #[arg(long)]
     json: bool,
+    /// Write one CSV line per measured request to this file.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+}
+
+/// One measured request, for `--trace`.
+struct TraceRow {
+    scheduled_us: u64,
+    sent_us: u64,
+    latency_us: u64,
+    service_us: u64,
+    status: u16,
+    decision_id: String,
 }
 
 /// Outcome counters and the latency histogram (microseconds) of one phase.
@@ -73,10 +90,13 @@ struct Tally {
     ok: AtomicU64,
     http_errors: AtomicU64,
     transport_errors: AtomicU64,
+    /// Per-request rows when tracing (offsets from `origin`).
+    trace: Option<std::sync::Mutex<Vec<TraceRow>>>,
+    origin: Instant,
 }
 
 impl Tally {
-    fn new() -> anyhow::Result<Tally> {
+    fn new(trace: bool) -> anyhow::Result<Tally> {
         Ok(Tally {
             hist: Mutex::new(
                 Histogram::new_with_bounds(1, 120_000_000, 3).context("histogram bounds")?,
@@ -87,6 +107,8 @@ impl Tally {
             ok: AtomicU64::new(0),
             http_errors: AtomicU64::new(0),
             transport_errors: AtomicU64::new(0),
+            trace: trace.then(|| std::sync::Mutex::new(Vec::new())),
+            origin: Instant::now(),
         })
     }
 }
@@ -129,14 +151,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
 
     if cli.warmup > 0.0 {
-        let warm = Arc::new(Tally::new()?);
+        let warm = Arc::new(Tally::new(false)?);
         phase(&cli, &target, Duration::from_secs_f64(cli.warmup), &warm).await;
     }
-    let tally = Arc::new(Tally::new()?);
+    let tally = Arc::new(Tally::new(cli.trace.is_some())?);
     let started = Instant::now();
     phase(&cli, &target, Duration::from_secs_f64(cli.duration), &tally).await;
     let elapsed = started.elapsed().as_secs_f64();
     report(&cli, &tally, elapsed).await;
+    if let (Some(path), Some(rows)) = (&cli.trace, &tally.trace) {
+        write_trace(path, rows)?;
+    }
     Ok(())
 }
 
@@ -158,9 +183,17 @@ impl Target {
             .body(self.body.clone())
             .send()
             .await;
+        let mut status_code = 0;
+        let mut decision_id = String::new();
         let ok = match result {
             Ok(resp) => {
                 let status = resp.status();
+                status_code = status.as_u16();
+                if tally.trace.is_some()
+                    && let Some(id) = resp.headers().get("x-arbiter-decision-id")
+                {
+                    decision_id = String::from_utf8_lossy(id.as_bytes()).into_owned();
+                }
                 match resp.bytes().await {
                     Ok(_) if status.is_success() => Some(true),
                     Ok(_) => Some(false),
@@ -171,6 +204,18 @@ impl Target {
         };
         let micros = scheduled.elapsed().as_micros().max(1) as u64;
         let service_micros = sent.elapsed().as_micros().max(1) as u64;
+        if let Some(rows) = &tally.trace
+            && let Ok(mut rows) = rows.lock()
+        {
+            rows.push(TraceRow {
+                scheduled_us: scheduled.duration_since(tally.origin).as_micros() as u64,
+                sent_us: sent.duration_since(tally.origin).as_micros() as u64,
+                latency_us: micros,
+                service_us: service_micros,
+                status: status_code,
+                decision_id,
+            });
+        }
         match ok {
             Some(true) => {
                 tally.ok.fetch_add(1, Ordering::Relaxed);
@@ -237,6 +282,32 @@ async fn phase(cli: &Cli, target: &Target, length: Duration, tally: &Arc<Tally>)
         }
         while tasks.join_next().await.is_some() {}
     }
+}
+
+fn write_trace(
+    path: &std::path::Path,
+    rows: &std::sync::Mutex<Vec<TraceRow>>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let rows = rows
+        .lock()
+        .map_err(|_| anyhow::anyhow!("trace rows poisoned"))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    writeln!(
+        out,
+        "scheduled_us,sent_us,latency_us,service_us,status,decision_id"
+    )?;
+    for r in rows.iter() {
+        writeln!(
+            out,
+            "{},{},{},{},{},{}",
+            r.scheduled_us, r.sent_us, r.latency_us, r.service_us, r.status, r.decision_id
+        )?;
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 async fn report(cli: &Cli, tally: &Tally, elapsed: f64) {

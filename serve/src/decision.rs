@@ -64,7 +64,7 @@ pub fn new_record(
             models: req.models.clone(),
         },
         candidates: Arc::from([]),
-        fallback_order: Vec::new(),
+        fallback_order: Arc::from([]),
         reason: String::new(),
         scores: None,
         prompt_id: models::prompt_id(&prompt),
@@ -171,7 +171,7 @@ pub fn decide_auto(
     req: &ChatRequest,
     objective: &ObjectiveSpec,
     record: &mut DecisionRecord,
-) -> Vec<String> {
+) -> Arc<[String]> {
     let prompt_tokens = req.prompt_tokens();
     let output_cap = max_output_tokens(req);
     let inputs: Vec<CandidateInput> = router
@@ -193,9 +193,11 @@ pub fn decide_auto(
                 }),
                 _ => None,
             };
+            // The cost and context estimates do not read the entry's name, and an empty
+            // `String` does not allocate: 40 fewer copies per request.
             let Some(model) = upstreams.models.get(&cand.name) else {
                 input.est_cost_usd = CatalogEntry {
-                    name: cand.name.clone(),
+                    name: String::new(),
                     price: manifest_price,
                     context_length: None,
                     expected_output_tokens: cand.expected_output_tokens,
@@ -212,7 +214,7 @@ pub fn decide_auto(
                 .find(|p| p.breaker.state() != BreakerState::Open);
             let first = first_usable.or(model.providers.first());
             let entry = CatalogEntry {
-                name: cand.name.clone(),
+                name: String::new(),
                 price: first
                     .map(|p| ModelPrice {
                         input_usd_per_mtok: p.input_usd_per_mtok,
@@ -256,7 +258,7 @@ pub fn decide_auto(
         candidates: allowed.clone(),
         exclude: req.route.exclude.clone(),
     };
-    let decision = models::decide(&inputs, &objective_of(objective), &constraints);
+    let decision = models::decide_owned(inputs, &objective_of(objective), &constraints);
 
     let mut order: Vec<String> = decision.route().map(|c| c.model.clone()).collect();
     if !req.models.is_empty()
@@ -292,7 +294,8 @@ pub fn decide_auto(
             excluded: c.excluded,
         })
         .collect();
-    record.fallback_order = order.clone();
+    let order: Arc<[String]> = order.into();
+    record.fallback_order = Arc::clone(&order);
     record.task = prediction
         .task_probs
         .iter()
@@ -316,7 +319,7 @@ pub fn decide_auto(
 }
 
 /// The plan for a model named by the client: it, then the `models` list as fallbacks.
-pub fn plan_named(name: &str, req: &ChatRequest, record: &mut DecisionRecord) -> Vec<String> {
+pub fn plan_named(name: &str, req: &ChatRequest, record: &mut DecisionRecord) -> Arc<[String]> {
     let mut order = vec![name.to_string()];
     for m in &req.models {
         if !order.contains(m) {
@@ -326,6 +329,7 @@ pub fn plan_named(name: &str, req: &ChatRequest, record: &mut DecisionRecord) ->
     record.reason = format!("`{name}` requested by name; no routing");
     record.routed_model = Some(name.to_string());
     record.model = Some(name.to_string());
-    record.fallback_order = order.clone();
+    let order: Arc<[String]> = order.into();
+    record.fallback_order = Arc::clone(&order);
     order
 }

@@ -37,8 +37,10 @@ pub struct DecisionRecord {
     /// of a record and does not change after the decision.
     #[serde(with = "shared_slice")]
     pub candidates: Arc<[CandidateRecord]>,
-    /// Models in the order they were (or would be) tried.
-    pub fallback_order: Vec<String>,
+    /// Models in the order they were (or would be) tried. Shared with the forwarding plan
+    /// and between the in-flight and the final record.
+    #[serde(with = "shared_slice")]
+    pub fallback_order: Arc<[String]>,
     /// Why the winner won, in words.
     pub reason: String,
     /// The task head's full output (each candidate's predicted quality is in

@@ -21,7 +21,7 @@ pub async fn decide_request(
     state: &AppState,
     req: &ChatRequest,
     endpoint: &str,
-) -> Result<(DecisionRecord, Vec<String>), ApiError> {
+) -> Result<(DecisionRecord, Arc<[String]>), ApiError> {
     let router = state.router.load_full();
     decision::check_names(req, &state.upstreams, &router)?;
     let objective = req

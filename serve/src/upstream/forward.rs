@@ -25,8 +25,8 @@ use crate::metrics::Metrics;
 /// What to try, in order, and with which body.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Catalog models, first choice first.
-    pub models: Vec<String>,
+    /// Catalog models, first choice first (the record's `fallback_order`).
+    pub models: Arc<[String]>,
     /// The request body (the gateway's own fields removed).
     pub body: Map<String, Value>,
     /// Streaming request.
@@ -91,7 +91,7 @@ pub async fn forward(upstreams: &Upstreams, metrics: &Metrics, plan: Plan) -> Fo
             opts.insert("include_usage".into(), Value::Bool(true));
         }
     }
-    for model_name in &plan.models {
+    for model_name in plan.models.iter() {
         let Some(model) = upstreams.models.get(model_name) else {
             continue;
         };
