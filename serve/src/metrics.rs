@@ -158,8 +158,25 @@ fn braces(labels: &str) -> String {
 #[derive(Debug)]
 pub struct Family<T> {
     label_names: &'static [&'static str],
-    members: RwLock<BTreeMap<Vec<String>, Arc<T>>>,
+    /// By [`encode_key`] of the label values; the values themselves are kept for rendering.
+    members: RwLock<BTreeMap<String, (Vec<String>, Arc<T>)>>,
     make: fn() -> T,
+}
+
+thread_local! {
+    /// Reused for lookups: a request looks up ~5 label sets, and building an owned key for
+    /// each was a dozen allocations per request.
+    static LOOKUP_KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// One string per label set, unambiguous whatever the values contain: each value is
+/// prefixed with its length (`3:chat1:2`).
+fn encode_key(values: &[&str], key: &mut String) {
+    key.clear();
+    for v in values {
+        let _ = write!(key, "{}:", v.len());
+        key.push_str(v);
+    }
 }
 
 impl<T> Family<T> {
@@ -173,28 +190,34 @@ impl<T> Family<T> {
 
     /// The member for these label values (created on first use).
     pub fn with(&self, values: &[&str]) -> Arc<T> {
-        let key: Vec<String> = values.iter().map(|v| (*v).to_string()).collect();
-        if let Some(m) = self
-            .members
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Arc::clone(m);
-        }
-        let mut members = self.members.write().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(
-            members
-                .entry(key)
-                .or_insert_with(|| Arc::new((self.make)())),
-        )
+        LOOKUP_KEY.with_borrow_mut(|key| {
+            encode_key(values, key);
+            if let Some((_, m)) = self
+                .members
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(key.as_str())
+            {
+                return Arc::clone(m);
+            }
+            let mut members = self.members.write().unwrap_or_else(|e| e.into_inner());
+            let (_, m) = members.entry(key.clone()).or_insert_with(|| {
+                (
+                    values.iter().map(|v| (*v).to_string()).collect(),
+                    Arc::new((self.make)()),
+                )
+            });
+            Arc::clone(m)
+        })
     }
 
+    /// Rendered label sets and their members, in the order of the label values.
     fn snapshot(&self) -> Vec<(String, Arc<T>)> {
-        self.members
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
+        let members = self.members.read().unwrap_or_else(|e| e.into_inner());
+        let mut sorted: Vec<&(Vec<String>, Arc<T>)> = members.values().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        sorted
+            .into_iter()
             .map(|(values, m)| {
                 let labels = self
                     .label_names
@@ -407,5 +430,21 @@ mod tests {
         assert!(text.contains("arbiter_requests_total{endpoint=\"chat\",status=\"200\"} 2"));
         assert!(text.contains("arbiter_decisions_total{model=\"gpt-4o\"} 1"));
         assert!(text.contains("# TYPE arbiter_router_duration_seconds histogram"));
+    }
+
+    #[test]
+    fn label_sets_never_collide_and_render_in_value_order() {
+        let m = Metrics::default();
+        // Concatenated, these two would be the same string.
+        m.requests.with(&["ab", "c"]).inc();
+        m.requests.with(&["a", "bc"]).inc();
+        m.requests.with(&["a", "bc"]).inc();
+        assert_eq!(m.requests.with(&["ab", "c"]).get(), 1);
+        assert_eq!(m.requests.with(&["a", "bc"]).get(), 2);
+        let text = m.render(&[]);
+        let first = text.find("endpoint=\"a\",status=\"bc\"} 2");
+        let second = text.find("endpoint=\"ab\",status=\"c\"} 1");
+        assert!(first.is_some() && second.is_some(), "{text}");
+        assert!(first < second, "sorted by label values: {text}");
     }
 }
