@@ -158,10 +158,13 @@ fn braces(labels: &str) -> String {
 #[derive(Debug)]
 pub struct Family<T> {
     label_names: &'static [&'static str],
-    /// By [`encode_key`] of the label values; the values themselves are kept for rendering.
-    members: RwLock<BTreeMap<String, (Vec<String>, Arc<T>)>>,
+    /// By [`encode_key`] of the label values.
+    members: RwLock<BTreeMap<String, Member<T>>>,
     make: fn() -> T,
 }
+
+/// A family member: its label values (kept for rendering) and the metric.
+type Member<T> = (Vec<String>, Arc<T>);
 
 thread_local! {
     /// Reused for lookups: a request looks up ~5 label sets, and building an owned key for
@@ -214,7 +217,7 @@ impl<T> Family<T> {
     /// Rendered label sets and their members, in the order of the label values.
     fn snapshot(&self) -> Vec<(String, Arc<T>)> {
         let members = self.members.read().unwrap_or_else(|e| e.into_inner());
-        let mut sorted: Vec<&(Vec<String>, Arc<T>)> = members.values().collect();
+        let mut sorted: Vec<&Member<T>> = members.values().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         sorted
             .into_iter()
