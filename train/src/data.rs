@@ -444,13 +444,74 @@ fn fill_priors(examples: &mut [Example], n: usize) {
     }
 }
 
+/// Bounds of a prior probability before it becomes a logit (a category where a model was
+/// always right must not start at an infinite logit).
+const PRIOR_CLAMP: f64 = 0.02;
+
+impl TrainingData {
+    /// Initial table of the predicted-category prior: for every category class (rows, in
+    /// [`TrainingData::category_classes`] order) and candidate (columns), the logit of the
+    /// candidate's mean train-split label in that (dataset, category), shrunk toward its
+    /// dataset mean with [`PRIOR_STRENGTH`] pseudo-prompts, as [`Example::prior`]; a
+    /// candidate without a train label in the dataset gets its mean over all datasets.
+    /// Row-major `[category_classes.len(), candidates.len()]`.
+    pub fn category_prior_logits(&self) -> Vec<f32> {
+        let (k, n) = (self.category_classes.len(), self.candidates.len());
+        let zero = || (vec![0.0f64; n], vec![0.0f64; n]);
+        let mut global = zero();
+        let mut by_dataset: HashMap<usize, (Vec<f64>, Vec<f64>)> = HashMap::new();
+        let mut by_class = vec![zero(); k];
+        let mut class_dataset: Vec<Option<usize>> = vec![None; k];
+        for ex in self.examples.iter().filter(|e| e.split == Split::Train) {
+            let d = by_dataset.entry(ex.dataset).or_insert_with(zero);
+            let c = ex.category_class.filter(|&c| c < k);
+            if let Some(c) = c {
+                class_dataset[c] = Some(ex.dataset);
+            }
+            for m in ex.labelled() {
+                let y = f64::from(ex.labels[m]);
+                for acc in [&mut global, &mut *d]
+                    .into_iter()
+                    .chain(c.map(|c| &mut by_class[c]))
+                {
+                    acc.0[m] += y;
+                    acc.1[m] += 1.0;
+                }
+            }
+        }
+        let logit = |p: f64| {
+            let p = p.clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP);
+            (p / (1.0 - p)).ln() as f32
+        };
+        let mut table = Vec::with_capacity(k * n);
+        for (c, (c_sum, c_count)) in by_class.iter().enumerate() {
+            let dataset = class_dataset[c].and_then(|d| by_dataset.get(&d));
+            for m in 0..n {
+                let global_mean = global.0[m] / global.1[m].max(1.0);
+                let p = match dataset {
+                    Some((d_sum, d_count)) if d_count[m] > 0.0 => {
+                        let base = d_sum[m] / d_count[m];
+                        (c_sum[m] + PRIOR_STRENGTH * base) / (c_count[m] + PRIOR_STRENGTH)
+                    }
+                    _ => global_mean,
+                };
+                table.push(logit(p));
+            }
+        }
+        table
+    }
+}
+
 /// Numbers the (dataset, category) pairs of the train split (sorted) and sets each example's
 /// [`Example::category_class`]; categories never seen in training stay `None`.
 fn fill_category_classes(examples: &mut [Example], dataset_names: &[String]) -> Vec<String> {
+    // A prompt without a category (GSM8K) gets its dataset as its class, so the category
+    // head (and the predicted-category prior built on it) covers every prompt.
     let label = |e: &Example| {
-        e.category
-            .as_ref()
-            .map(|c| format!("{}/{c}", dataset_names[e.dataset]))
+        Some(match &e.category {
+            Some(c) => format!("{}/{c}", dataset_names[e.dataset]),
+            None => dataset_names[e.dataset].clone(),
+        })
     };
     let classes: Vec<String> = examples
         .iter()
@@ -758,6 +819,46 @@ mod tests {
         assert_eq!(mask, [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]);
         let cats = batch.categories.into_data().to_vec::<f32>().unwrap();
         assert_eq!(cats, [0.0, 1.0, 0.0, 1.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn the_prior_table_holds_logits_of_shrunk_category_means() {
+        let ids = train_ids(4);
+        let mut rows = vec![
+            row("mmlu", "p0", &ids[0], "a", Some(1.0)),
+            row("mmlu", "p1", &ids[1], "a", Some(1.0)),
+            row("mmlu", "p2", &ids[2], "a", Some(0.0)),
+            row("gsm8k", "p3", &ids[3], "b", Some(1.0)),
+        ];
+        rows[2].category = Some("astronomy");
+        rows[3].category = None;
+        let data = build_from_rows(
+            &rows,
+            &Featurizer::new(FeaturizerConfig::default()),
+            &PriceTable::empty(),
+            &SplitRatios::default(),
+            None,
+        )
+        .unwrap();
+        // A prompt without a category gets its dataset as its class.
+        assert_eq!(
+            data.category_classes,
+            ["gsm8k", "mmlu/astronomy", "mmlu/high_school_mathematics"]
+        );
+        assert_eq!(data.examples[3].category_class, Some(0));
+        let table = data.category_prior_logits();
+        assert_eq!(table.len(), 3 * 2);
+        let logit = |p: f64| (p / (1.0 - p)).ln() as f32;
+        let k = PRIOR_STRENGTH;
+        let base = 2.0 / 3.0;
+        // Rows: classes; columns: candidates a, b.
+        assert!((table[2] - logit((0.0 + k * base) / (1.0 + k))).abs() < 1e-5);
+        assert!((table[4] - logit((2.0 + k * base) / (2.0 + k))).abs() < 1e-5);
+        // `a` has no gsm8k label: its mean over all datasets (2/3); `b` has no mmlu label:
+        // its global mean 1.0, clamped before the logit.
+        assert!((table[0] - logit(base)).abs() < 1e-5);
+        assert!((table[3] - logit(1.0 - PRIOR_CLAMP)).abs() < 1e-5);
+        assert!((table[1] - logit(1.0 - PRIOR_CLAMP)).abs() < 1e-5);
     }
 
     #[test]

@@ -6,10 +6,19 @@
 //! dense [B,D] ───────────────────────────────────────────── concat ─► [B,E+D]
 //!   ─► Linear ─► ReLU ─► Dropout ─► h [B,H]
 //!        h ─► Linear ─► prompt vector p [B,F]
-//!             p · Mᵀ + b (+ d(h), optional per-prompt difficulty) ─► sigmoid ─► quality [B,C]
-//!             (M: one learned vector per candidate)
+//!             p · Mᵀ + b (+ d(h), optional per-prompt difficulty)
+//!               (+ softmax(category logits / T) · P, optional predicted-category prior)
+//!               ─► sigmoid ─► quality [B,C]
+//!             (M: one learned vector per candidate; P: one prior logit per (category, candidate))
+//!        h ─► Linear ─► category logits [B,K] (training target: the prompt's (dataset, category))
 //!        h ─► Linear ─► softmax ─► task_probs [B,T]
 //! ```
+//!
+//! The predicted-category prior gives the network, for free, what the per-category prior
+//! baseline knows from the label: when the category head recognises a prompt's subject
+//! (p(c|x) close to one-hot), the candidate's prior logit for that subject (initialised from
+//! the train split's means, then learned) is added to its quality logit, and the
+//! matrix-factorisation term only has to model what differs from that prompt to the next.
 //!
 //! The quality head is matrix-factorisation style (as RouteLLM's best router): every
 //! candidate model is a learned vector in the same space as the prompt vector, so a
@@ -58,6 +67,18 @@ pub struct ModelConfig {
     /// hidden layer, shared by all models): easy or hard prompts move all models together.
     #[config(default = false)]
     pub difficulty: bool,
+    /// Add the predicted-category prior `softmax(category logits / T) · P` to the quality
+    /// logits (needs `n_categories > 0`; the category head and `P` are then exported).
+    #[config(default = false)]
+    pub category_prior: bool,
+    /// Temperature `T` of the category softmax in the prior (1: the head's own probabilities;
+    /// above 1 spreads the prior over similar categories).
+    #[config(default = 1.0)]
+    pub category_temperature: f64,
+    /// Train the category head on its own cross-entropy only: the quality loss reaches the
+    /// prior table but not, through the softmax, the category head.
+    #[config(default = false)]
+    pub category_prior_detach: bool,
 }
 
 /// The router network (see the module docs for the graph).
@@ -79,6 +100,13 @@ pub struct RouterModel<B: Backend> {
     pub category_head: Option<Linear<B>>,
     /// Per-prompt difficulty `[hidden, 1]`, added to all quality logits (exported).
     pub difficulty: Option<Linear<B>>,
+    /// Prior logit of every candidate in every category `[n_categories, n_candidates]`,
+    /// weighted by the category head's softmax and added to the quality logits (exported).
+    pub prior_table: Option<Param<Tensor<B, 2>>>,
+    /// `1 / category_temperature` (a constant, not learned).
+    pub prior_inv_temperature: f64,
+    /// See [`ModelConfig::category_prior_detach`].
+    pub prior_detach: bool,
     /// Dropout on the hidden layer (active only on an autodiff backend).
     pub dropout: Dropout,
 }
@@ -130,8 +158,30 @@ impl ModelConfig {
                 .then(|| LinearConfig::new(self.hidden, 1).init(device)),
             category_head: (self.n_categories > 0)
                 .then(|| LinearConfig::new(self.hidden, self.n_categories).init(device)),
+            prior_table: (self.category_prior && self.n_categories > 0)
+                .then(|| Initializer::Zeros.init([self.n_categories, self.n_candidates], device)),
+            prior_inv_temperature: 1.0 / self.category_temperature,
+            prior_detach: self.category_prior_detach,
             dropout: DropoutConfig::new(self.dropout).init(),
         }
+    }
+}
+
+impl<B: Backend> RouterModel<B> {
+    /// Sets the predicted-category prior table (row-major `[n_categories, n_candidates]`,
+    /// logits), e.g. to the train split's per-category means; a no-op without the prior.
+    pub fn with_prior_table(mut self, logits: &[f32], device: &B::Device) -> Self {
+        if let Some(table) = &self.prior_table {
+            let [k, c] = table.dims();
+            if logits.len() == k * c {
+                let values = Tensor::<B, 2>::from_data(
+                    burn::tensor::TensorData::new(logits.to_vec(), [k, c]),
+                    device,
+                );
+                self.prior_table = Some(Param::from_tensor(values));
+            }
+        }
+        self
     }
 }
 
@@ -158,6 +208,20 @@ impl<B: Backend> RouterModel<B> {
             quality = quality + d.forward(h.clone()); // [B, 1] broadcast over candidates
         }
         let category = self.category_head.as_ref().map(|l| l.forward(h.clone()));
+        if let (Some(table), Some(category)) = (&self.prior_table, &category) {
+            let scaled = if self.prior_inv_temperature == 1.0 {
+                category.clone()
+            } else {
+                category.clone() * self.prior_inv_temperature
+            };
+            let probs = softmax(scaled, 1);
+            let probs = if self.prior_detach {
+                probs.detach()
+            } else {
+                probs
+            };
+            quality = quality + probs.matmul(table.val()); // [B,K]·[K,C]
+        }
         let task = self.task_head.forward(h);
         RouterLogits {
             quality,

@@ -2,6 +2,7 @@
 //!
 //! Per dataset: the mean quality of the router's quality-objective pick, of the best single
 //! model and of the oracle; for two-model sets the APGR of threshold routing between them;
+//! next to it the APGR of the per-category prior (which knows each prompt's category);
 //! for every set the cheapest cost-aware routing (a λ sweep through
 //! [`models::policy::decide`], the gateway's policy) that matches the best single model's
 //! quality, as a share of that model's cost. `train eval` is the full offline evaluation.
@@ -9,6 +10,7 @@
 use models::{CandidateInput, CandidateModel, Constraints, Objective, decide};
 
 use crate::data::{Example, TrainingData};
+use crate::eval::metrics::{PairOutcome, pair_curve, summarize_pair};
 use crate::inference::Predictions;
 
 /// One dataset's test-split figures.
@@ -27,6 +29,9 @@ pub struct DatasetSummary {
     pub oracle_quality: f64,
     /// Two-model sets: APGR of routing to the stronger model by predicted quality difference.
     pub apgr: Option<f64>,
+    /// Two-model sets: APGR of the same routing by the train split's per-category prior
+    /// ([`Example::prior`]), the baseline that knows each prompt's category.
+    pub prior_apgr: Option<f64>,
     /// Least cost of a λ-sweep point whose quality reaches the best single model's, as a share
     /// of the best single model's cost.
     pub cost_share_at_best_quality: Option<f64>,
@@ -38,6 +43,12 @@ pub fn summarize(
     test: &[&Example],
     predictions: &Predictions,
 ) -> Vec<DatasetSummary> {
+    let prior = Predictions {
+        n_candidates: predictions.n_candidates,
+        n_tasks: 0,
+        quality: test.iter().flat_map(|e| e.prior.iter().copied()).collect(),
+        task_probs: Vec::new(),
+    };
     let mut out = Vec::new();
     for (d, info) in data.datasets.iter().enumerate() {
         let rows: Vec<usize> = (0..test.len()).filter(|&i| test[i].dataset == d).collect();
@@ -49,6 +60,7 @@ pub fn summarize(
             &data.candidates,
             test,
             predictions,
+            &prior,
             &rows,
         ));
     }
@@ -60,6 +72,7 @@ fn summarize_dataset(
     candidates: &[CandidateModel],
     test: &[&Example],
     predictions: &Predictions,
+    prior: &Predictions,
     rows: &[usize],
 ) -> DatasetSummary {
     let n = candidates.len();
@@ -100,17 +113,16 @@ fn summarize_dataset(
         .filter(|&m| per_model[m].count * 2 >= rows.len())
         .max_by(|&a, &b| per_model[a].mean().total_cmp(&per_model[b].mean()));
     let present: Vec<usize> = (0..n).filter(|&m| per_model[m].count > 0).collect();
-    let apgr = if present.len() == 2 {
+    let pair = (present.len() == 2).then(|| {
         let (a, b) = (present[0], present[1]);
-        let (strong, weak) = if per_model[a].mean() >= per_model[b].mean() {
+        if per_model[a].mean() >= per_model[b].mean() {
             (a, b)
         } else {
             (b, a)
-        };
-        apgr(test, predictions, rows, strong, weak)
-    } else {
-        None
-    };
+        }
+    });
+    let apgr_of =
+        |p: &Predictions| pair.and_then(|(strong, weak)| apgr(test, p, rows, strong, weak));
     let cost_share = best.and_then(|b| {
         let target = per_model[b].mean();
         let best_cost = per_model_cost[b].value()?;
@@ -125,13 +137,15 @@ fn summarize_dataset(
         best_single_quality: best.map_or(f64::NAN, |b| per_model[b].mean()),
         best_single_cost: best.and_then(|b| per_model_cost[b].value()),
         oracle_quality: oracle.mean(),
-        apgr,
+        apgr: apgr_of(predictions),
+        prior_apgr: apgr_of(prior),
         cost_share_at_best_quality: cost_share,
     }
 }
 
 /// APGR of routing a growing share of prompts to `strong`, most confident first, over the
-/// prompts where both models have an outcome.
+/// prompts where both models have an outcome (the threshold curve of `train eval`, where
+/// prompts with equal scores, such as one category's under the prior, count as a random order).
 fn apgr(
     test: &[&Example],
     predictions: &Predictions,
@@ -139,39 +153,24 @@ fn apgr(
     strong: usize,
     weak: usize,
 ) -> Option<f64> {
-    let mut both: Vec<(f32, f64, f64)> = rows
+    let (scores, outcomes): (Vec<f64>, Vec<PairOutcome>) = rows
         .iter()
         .filter(|&&i| test[i].mask[strong] > 0.0 && test[i].mask[weak] > 0.0)
         .map(|&i| {
             let q = predictions.quality(i);
             (
-                q[strong] - q[weak],
-                f64::from(test[i].labels[strong]),
-                f64::from(test[i].labels[weak]),
+                f64::from(q[strong] - q[weak]),
+                PairOutcome {
+                    strong: f64::from(test[i].labels[strong]),
+                    weak: f64::from(test[i].labels[weak]),
+                },
             )
         })
-        .collect();
-    if both.is_empty() {
+        .unzip();
+    if scores.is_empty() {
         return None;
     }
-    both.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let k = both.len() as f64;
-    let q_weak: f64 = both.iter().map(|r| r.2).sum::<f64>() / k;
-    let q_strong: f64 = both.iter().map(|r| r.1).sum::<f64>() / k;
-    let gap = q_strong - q_weak;
-    if gap <= 1e-9 {
-        return None;
-    }
-    // Quality after routing the first j prompts to the strong model, j = 0..=k.
-    let mut quality = q_weak;
-    let mut pgr = vec![0.0];
-    for r in &both {
-        quality += (r.1 - r.2) / k;
-        pgr.push((quality - q_weak) / gap);
-    }
-    // Trapezoid over the fraction routed to the strong model in [0, 1].
-    let area: f64 = pgr.windows(2).map(|w| (w[0] + w[1]) / 2.0).sum::<f64>() / k;
-    Some(area)
+    summarize_pair(&pair_curve(&scores, &outcomes)).apgr
 }
 
 /// The least mean realised cost over a λ sweep whose mean quality reaches `target`.
@@ -262,19 +261,20 @@ impl Mean {
 /// The summaries as a fixed-width text table.
 pub fn render(summaries: &[DatasetSummary]) -> String {
     let mut s = format!(
-        "{:<12} {:>6} {:>8} {:>8} {:>8} {:>7} {:>10}  best single model\n",
-        "dataset", "prompts", "router", "best", "oracle", "APGR", "cost@best"
+        "{:<12} {:>6} {:>8} {:>8} {:>8} {:>7} {:>7} {:>10}  best single model\n",
+        "dataset", "prompts", "router", "best", "oracle", "APGR", "prior", "cost@best"
     );
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0));
     for d in summaries {
         s.push_str(&format!(
-            "{:<12} {:>6} {:>8.4} {:>8.4} {:>8.4} {:>7} {:>10}  {}\n",
+            "{:<12} {:>6} {:>8.4} {:>8.4} {:>8.4} {:>7} {:>7} {:>10}  {}\n",
             d.dataset,
             d.prompts,
             d.router_quality,
             d.best_single_quality,
             d.oracle_quality,
             d.apgr.map_or("-".to_string(), |a| format!("{a:.3}")),
+            d.prior_apgr.map_or("-".to_string(), |a| format!("{a:.3}")),
             pct(d.cost_share_at_best_quality),
             d.best_single
         ));

@@ -85,7 +85,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 32)]
     pub factor_dim: usize,
     /// Dropout on the hidden layer.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.2)]
     pub dropout: f64,
     /// Weight of the auxiliary task loss.
     #[arg(long, default_value_t = 0.2)]
@@ -103,8 +103,25 @@ pub struct TrainArgs {
     pub prior_mix: f64,
     /// Weight of an auxiliary training-only head that predicts the prompt's (dataset,
     /// category) from its text (0: no such head).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 1.0)]
     pub category_weight: f64,
+    /// Add the predicted-category prior to the quality logits: the category head's softmax
+    /// times a learned per-(category, model) table of prior logits, initialised from the train
+    /// split's category means (needs `--category-weight` > 0; exported in router.onnx).
+    /// `--category-prior false` trains without it.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub category_prior: bool,
+    /// Keep the quality loss out of the category head (it then learns from its own
+    /// cross-entropy only; the prior table still learns from the quality loss).
+    #[arg(long)]
+    pub category_prior_detach: bool,
+    /// Temperature of the category softmax inside the predicted-category prior.
+    #[arg(long, default_value_t = 1.0)]
+    pub category_temperature: f64,
+    /// Early-stop on the validation BCE plus this weight × the category head's validation
+    /// cross-entropy (0: the BCE alone).
+    #[arg(long, default_value_t = 0.0)]
+    pub stop_category_weight: f64,
     /// Hash buckets of the featurizer (rows of the embedding table; drives ONNX size).
     #[arg(long, default_value_t = 1 << 15)]
     pub buckets: u32,
@@ -114,8 +131,9 @@ pub struct TrainArgs {
     /// Mini-batch size.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// Epochs without validation improvement before stopping.
-    #[arg(long, default_value_t = 3)]
+    /// Epochs without validation improvement before stopping (with the predicted-category
+    /// prior the validation BCE plateaus for a few epochs while the category head learns).
+    #[arg(long, default_value_t = 6)]
     pub patience: usize,
     /// Seed of initialisation, dropout and batch order (ensemble member i uses seed + i).
     #[arg(long, default_value_t = 42)]
@@ -289,6 +307,15 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         }
     }
     let prices = price_table(&data_dir, args.prices.as_deref())?;
+    if args.category_prior && args.category_weight <= 0.0 {
+        bail!("--category-prior needs the category head: set --category-weight above 0");
+    }
+    if !(args.category_temperature.is_finite() && args.category_temperature > 0.0) {
+        bail!(
+            "--category-temperature must be a positive number, got {}",
+            args.category_temperature
+        );
+    }
     let featurizer_config = FeaturizerConfig::HashedNgrams(HashedNgramsConfig {
         buckets: args.buckets,
         max_features: args.max_features,
@@ -325,6 +352,9 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
     .with_factor_dim(args.factor_dim)
     .with_dropout(args.dropout)
     .with_difficulty(args.difficulty)
+    .with_category_prior(args.category_prior)
+    .with_category_temperature(args.category_temperature)
+    .with_category_prior_detach(args.category_prior_detach)
     .with_n_categories(if args.category_weight > 0.0 {
         data.category_classes.len()
     } else {
@@ -342,6 +372,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         .with_prior_mix(args.prior_mix)
         .with_members(args.members)
         .with_category_weight(args.category_weight)
+        .with_stop_category_weight(args.stop_category_weight)
         .with_seed(args.seed);
     let outcome: EnsembleOutcome<B::InnerBackend> =
         train_ensemble::<B>(&config, &data, device, !args.quiet)?;
@@ -509,6 +540,26 @@ pub fn render(s: &RunSummary) -> String {
             m["auc"].as_f64().map_or("-".into(), |a| format!("{a:.4}")),
             m["mae"].as_f64().unwrap_or(f64::NAN),
             m["task_accuracy"].as_f64().unwrap_or(f64::NAN),
+        ));
+    }
+    if let Some(acc) = s.validation["members"]
+        .get(0)
+        .and_then(|m| {
+            let best = m["best_epoch"].as_u64()? as usize;
+            m["history"]
+                .get(best.checked_sub(1)?)?
+                .get("category_accuracy")?
+                .as_object()
+                .cloned()
+        })
+        .filter(|a| !a.is_empty())
+    {
+        out.push_str(&format!(
+            "validation category accuracy (kept epoch): {}\n",
+            acc.iter()
+                .map(|(d, a)| format!("{d} {:.3}", a.as_f64().unwrap_or(f64::NAN)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     out.push_str(&format!(

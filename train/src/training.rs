@@ -55,6 +55,11 @@ pub struct TrainingConfig {
     /// `model.n_categories > 0`).
     #[config(default = 0.0)]
     pub category_weight: f64,
+    /// Early-stopping score: the validation quality BCE plus this weight × the validation
+    /// cross-entropy of the category head (0: the BCE alone). With the predicted-category
+    /// prior, the quality BCE can plateau while the category head still improves.
+    #[config(default = 0.0)]
+    pub stop_category_weight: f64,
     /// Epochs without a better validation BCE before stopping.
     #[config(default = 3)]
     pub patience: usize,
@@ -75,6 +80,12 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// `None` when there is no validation split.
     pub validation: Option<ValidationMetrics>,
+    /// Share of validation prompts whose most probable (dataset, category) class is theirs,
+    /// per dataset (only with a category head; prompts of classes unseen in training count
+    /// as misses).
+    pub category_accuracy: std::collections::BTreeMap<String, f64>,
+    /// Mean cross-entropy of the category head on validation prompts with a known class.
+    pub category_ce: Option<f64>,
     pub seconds: f64,
 }
 
@@ -219,6 +230,9 @@ pub fn train<B: AutodiffBackend>(
         n_categories: config.model.n_categories,
     };
     let mut model: RouterModel<B> = config.model.init(device);
+    if model.prior_table.is_some() {
+        model = model.with_prior_table(&data.category_prior_logits(), device);
+    }
     let mut adam = AdamConfig::new();
     if config.weight_decay > 0.0 {
         adam = adam.with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)));
@@ -265,17 +279,23 @@ pub fn train<B: AutodiffBackend>(
             let predictions = inference::predict(&valid_model, &valid_set, 512, device);
             metrics::validation(&valid_set, &predictions)
         });
+        let category_fit = category_fit(&valid_model, data, &valid_set, device);
+        let category_ce = category_fit.cross_entropy;
         let record = EpochRecord {
             epoch,
             train_loss,
             validation: validation.clone(),
+            category_accuracy: category_fit.accuracy,
+            category_ce,
             seconds: epoch_started.elapsed().as_secs_f64(),
         };
         bars.end_epoch(&record);
         tracing::info!(epoch, train_loss, validation = ?validation, "epoch done");
         history.push(record);
 
-        let score = validation.as_ref().map_or(train_loss, |v| v.bce);
+        let score = validation.as_ref().map_or(train_loss, |v| {
+            v.bce + config.stop_category_weight * category_ce.unwrap_or(0.0)
+        });
         match &best {
             Some((best_score, _, _)) if score >= *best_score => {
                 stale += 1;
@@ -302,6 +322,63 @@ pub fn train<B: AutodiffBackend>(
         stopped_early,
         duration: started.elapsed(),
     })
+}
+
+/// How well the category head recognises validation prompts (see [`category_fit`]).
+#[derive(Debug, Clone, Default)]
+pub struct CategoryFit {
+    /// Per dataset, the share of prompts whose most probable class is theirs (prompts of a
+    /// class unseen in training count as misses).
+    pub accuracy: std::collections::BTreeMap<String, f64>,
+    /// Mean cross-entropy over the prompts with a known class.
+    pub cross_entropy: Option<f64>,
+}
+
+/// [`CategoryFit`] of `model`'s category head on `examples` (empty without the head).
+pub fn category_fit<B: Backend>(
+    model: &RouterModel<B>,
+    data: &TrainingData,
+    examples: &[&Example],
+    device: &B::Device,
+) -> CategoryFit {
+    let mut hits: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let (mut ce, mut known) = (0.0f64, 0usize);
+    if model.category_head.is_none() {
+        return CategoryFit::default();
+    }
+    let dense_dim = model.hidden.weight.dims()[0] - model.embedding.weight.dims()[1];
+    for chunk in examples.chunks(512) {
+        let rows: Vec<&models::Features> = chunk.iter().map(|e| &e.features).collect();
+        let batch = models::FeatureBatch::from_features(&rows, dense_dim);
+        let (ids, weights, dense) = crate::data::feature_tensors::<B>(&batch, device);
+        let Some(logits) = model.forward_logits(ids, weights, dense).category else {
+            break;
+        };
+        let [_, k] = logits.dims();
+        let log_probs: Vec<f32> = task_log_probs(logits).into_data().iter::<f32>().collect();
+        for (i, e) in chunk.iter().enumerate() {
+            let row = &log_probs[i * k..(i + 1) * k];
+            let best = crate::metrics::argmax(row);
+            let entry = hits
+                .entry(data.datasets[e.dataset].name.clone())
+                .or_default();
+            entry.1 += 1;
+            if let Some(c) = e.category_class.filter(|&c| c < k) {
+                ce -= f64::from(row[c]);
+                known += 1;
+                if best == Some(c) {
+                    entry.0 += 1;
+                }
+            }
+        }
+    }
+    CategoryFit {
+        accuracy: hits
+            .into_iter()
+            .map(|(d, (h, n))| (d, h as f64 / n.max(1) as f64))
+            .collect(),
+        cross_entropy: (known > 0).then(|| ce / known as f64),
+    }
 }
 
 /// Masked BCE (quality) + `task_weight` × task cross-entropy, as a scalar tensor.

@@ -137,10 +137,12 @@ fn small_config(data: &TrainingData) -> TrainingConfig {
     .with_embed_dim(16)
     .with_hidden(32)
     .with_factor_dim(8)
-    // The training-only category head must not change what is exported.
     .with_n_categories(data.category_classes.len())
-    // The exported graph adds the per-prompt difficulty as burn does.
-    .with_difficulty(true);
+    // The exported graph adds the per-prompt difficulty and the predicted-category prior
+    // (category softmax at a temperature · prior table) as burn does.
+    .with_difficulty(true)
+    .with_category_prior(true)
+    .with_category_temperature(1.5);
     TrainingConfig::new(model_config)
         .with_max_epochs(3)
         .with_batch_size(64)
@@ -212,6 +214,10 @@ fn burn_and_onnx_runtime_scores_agree() {
         last < first,
         "training loss did not fall: {first} -> {last}"
     );
+    // The prior table starts from the train split's category means: the maths category
+    // (big-model right 90% of the time) starts far above the small model's 30%.
+    let table = outcome.model.prior_table.as_ref().unwrap().val();
+    assert_eq!(table.dims(), [data.category_classes.len(), MODELS.len()]);
     let gap = max_parity_gap(&outcome.model, &data);
     assert!(gap < 1e-4, "burn and ONNX Runtime disagree by {gap}");
 }
@@ -219,7 +225,10 @@ fn burn_and_onnx_runtime_scores_agree() {
 #[test]
 fn an_ensemble_exports_the_mean_of_its_members() {
     let data = training_data();
-    let config = small_config(&data).with_max_epochs(2).with_members(2);
+    // Without the category prior: the training-only category head must not change what
+    // is exported.
+    let mut config = small_config(&data).with_max_epochs(2).with_members(2);
+    config.model = config.model.with_category_prior(false);
     let device = Default::default();
     let outcome = train_ensemble::<Autodiff<NdArray<f32>>>(&config, &data, &device, false).unwrap();
     assert_eq!(outcome.members.len(), 2);

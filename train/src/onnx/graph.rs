@@ -3,7 +3,10 @@
 //! ```text
 //! Gather(embedding, ids) ─► MatMul(Unsqueeze(weights, [1]), ·) ─► Squeeze([1]) ─► bag
 //! Concat(bag, dense) ─► MatMul+Add ─► Relu ─► h
-//! h ─► MatMul+Add ─► prompt ─► MatMul(model_vectorsᵀ)+Add(model_bias) ─► Sigmoid ─► quality
+//! h ─► MatMul+Add ─► prompt ─► MatMul(model_vectorsᵀ)+Add(model_bias) ─► quality_mf
+//! [optional] h ─► MatMul+Add ─► difficulty; quality_mf + difficulty
+//! [optional] h ─► MatMul+Add ─► (Mul 1/T) ─► Softmax(axis 1) ─► MatMul(prior_table) ─► + quality
+//! quality logits ─► Sigmoid ─► quality
 //! h ─► MatMul+Add ─► Softmax(axis 1) ─► task_probs
 //! ```
 //!
@@ -125,7 +128,7 @@ pub fn export_model<B: Backend, M: Members<B> + ?Sized>(
         name: "arbiter_router".into(),
         initializer,
         doc_string: format!(
-            "Arbiter router: hashed n-gram embedding bag + MLP; quality = sigmoid(prompt · model vectors + bias), task_probs = softmax{}",
+            "Arbiter router: hashed n-gram embedding bag + MLP; quality = sigmoid(prompt · model vectors + bias [+ difficulty] [+ softmax(category logits / T) · prior table]), task_probs = softmax{}",
             if k > 1 {
                 format!("; mean of {k} ensemble members")
             } else {
@@ -225,6 +228,25 @@ fn member_graph<B: Backend>(
         .as_ref()
         .map(|l| linear("difficulty", l))
         .transpose()?;
+    let prior = match (&model.prior_table, &model.category_head) {
+        (Some(table), Some(head)) => {
+            let head = linear("category_head", head)?;
+            let table = param2("prior_table", table)?;
+            if table.dims != [head.weight.dims[1], n_candidates] {
+                return Err(ExportError::Shape {
+                    name: "prior_table",
+                    found: table.dims.to_vec(),
+                    expected: format!("[{}, {n_candidates}]", head.weight.dims[1]),
+                });
+            }
+            Some(CategoryPrior {
+                head,
+                table,
+                inv_temperature: model.prior_inv_temperature,
+            })
+        }
+        _ => None,
+    };
     let v = |name: &str| format!("{prefix}{name}");
     let initializer: Vec<TensorProto> = vec![
         onnx_proto::tensor_f32(
@@ -260,25 +282,6 @@ fn member_graph<B: Backend>(
     ];
 
     let mut initializer = initializer;
-    // Quality logits before the sigmoid: with a difficulty head, `+ hidden · w_d + b_d`
-    // ([batch, 1], broadcast over candidates), the order burn adds them in.
-    let logits = if difficulty.is_some() {
-        v("quality_logits_mf")
-    } else {
-        v("quality_logits")
-    };
-    if let Some(d) = &difficulty {
-        initializer.push(onnx_proto::tensor_f32(
-            &v("difficulty.weight"),
-            &dims(&d.weight.dims),
-            &d.weight.values,
-        ));
-        initializer.push(onnx_proto::tensor_f32(
-            &v("difficulty.bias"),
-            &dims(&[d.bias.len()]),
-            &d.bias,
-        ));
-    }
     // (op, node name, inputs, outputs, attributes); names without a prefix are graph I/O.
     type Spec<'a> = (
         &'a str,
@@ -287,7 +290,7 @@ fn member_graph<B: Backend>(
         Vec<String>,
         Vec<onnx_proto::AttributeProto>,
     );
-    let specs: Vec<Spec<'_>> = vec![
+    let mut specs: Vec<Spec<'_>> = vec![
         (
             "Gather",
             "embed",
@@ -374,13 +377,128 @@ fn member_graph<B: Backend>(
             "Add",
             "quality_add",
             vec![v("quality_mm"), v("model_bias")],
-            vec![logits.clone()],
+            vec![v("quality_mf")],
             vec![],
         ),
+    ];
+    // Quality logits before the sigmoid, summed in the order burn adds them: the
+    // factorisation term, then the per-prompt difficulty, then the predicted-category prior.
+    let mut logits = v("quality_mf");
+    if let Some(d) = &difficulty {
+        initializer.push(onnx_proto::tensor_f32(
+            &v("difficulty.weight"),
+            &dims(&d.weight.dims),
+            &d.weight.values,
+        ));
+        initializer.push(onnx_proto::tensor_f32(
+            &v("difficulty.bias"),
+            &dims(&[d.bias.len()]),
+            &d.bias,
+        ));
+        specs.extend([
+            (
+                "MatMul",
+                "difficulty_mm",
+                vec![v("hidden"), v("difficulty.weight")],
+                vec![v("difficulty_mm")],
+                vec![],
+            ),
+            (
+                "Add",
+                "difficulty_add",
+                vec![v("difficulty_mm"), v("difficulty.bias")],
+                vec![v("difficulty")],
+                vec![],
+            ),
+            // [batch, 1] broadcast over the candidates.
+            (
+                "Add",
+                "quality_difficulty",
+                vec![logits, v("difficulty")],
+                vec![v("quality_with_difficulty")],
+                vec![],
+            ),
+        ]);
+        logits = v("quality_with_difficulty");
+    }
+    if let Some(prior) = &prior {
+        initializer.push(onnx_proto::tensor_f32(
+            &v("category.weight"),
+            &dims(&prior.head.weight.dims),
+            &prior.head.weight.values,
+        ));
+        initializer.push(onnx_proto::tensor_f32(
+            &v("category.bias"),
+            &dims(&[prior.head.bias.len()]),
+            &prior.head.bias,
+        ));
+        initializer.push(onnx_proto::tensor_f32(
+            &v("prior_table"),
+            &dims(&prior.table.dims),
+            &prior.table.values,
+        ));
+        specs.extend([
+            (
+                "MatMul",
+                "category_mm",
+                vec![v("hidden"), v("category.weight")],
+                vec![v("category_mm")],
+                vec![],
+            ),
+            (
+                "Add",
+                "category_add",
+                vec![v("category_mm"), v("category.bias")],
+                vec![v("category_logits")],
+                vec![],
+            ),
+        ]);
+        let mut softmax_in = v("category_logits");
+        if prior.inv_temperature != 1.0 {
+            initializer.push(onnx_proto::tensor_f32(
+                &v("category_inv_temperature"),
+                &[],
+                &[prior.inv_temperature as f32],
+            ));
+            specs.push((
+                "Mul",
+                "category_temperature",
+                vec![softmax_in, v("category_inv_temperature")],
+                vec![v("category_scaled")],
+                vec![],
+            ));
+            softmax_in = v("category_scaled");
+        }
+        specs.extend([
+            (
+                "Softmax",
+                "category_probs",
+                vec![softmax_in],
+                vec![v("category_probs")],
+                vec![onnx_proto::attr_int("axis", 1)],
+            ),
+            (
+                "MatMul",
+                "prior_mm",
+                vec![v("category_probs"), v("prior_table")],
+                vec![v("prior_logits")],
+                vec![],
+            ),
+            (
+                "Add",
+                "quality_prior",
+                vec![logits, v("prior_logits")],
+                vec![v("quality_with_prior")],
+                vec![],
+            ),
+        ]);
+        logits = v("quality_with_prior");
+    }
+    specs.extend([
         (
             "Sigmoid",
             "quality",
-            vec![v("quality_logits")],
+            vec![logits],
             vec![quality_out.to_string()],
             vec![],
         ),
@@ -405,38 +523,7 @@ fn member_graph<B: Backend>(
             vec![task_out.to_string()],
             vec![onnx_proto::attr_int("axis", 1)],
         ),
-    ];
-    let mut specs = specs;
-    if difficulty.is_some() {
-        let at = specs
-            .iter()
-            .position(|s| s.1 == "quality")
-            .unwrap_or(specs.len());
-        let extra: Vec<Spec<'_>> = vec![
-            (
-                "MatMul",
-                "difficulty_mm",
-                vec![v("hidden"), v("difficulty.weight")],
-                vec![v("difficulty_mm")],
-                vec![],
-            ),
-            (
-                "Add",
-                "difficulty_add",
-                vec![v("difficulty_mm"), v("difficulty.bias")],
-                vec![v("difficulty")],
-                vec![],
-            ),
-            (
-                "Add",
-                "quality_difficulty",
-                vec![logits, v("difficulty")],
-                vec![v("quality_logits")],
-                vec![],
-            ),
-        ];
-        specs.splice(at..at, extra);
-    }
+    ]);
     let nodes = specs
         .into_iter()
         .map(|(op, name, inputs, outputs, attrs)| {
@@ -454,6 +541,13 @@ fn member_graph<B: Backend>(
             n_tasks,
         },
     })
+}
+
+/// The exported parts of the predicted-category prior.
+struct CategoryPrior {
+    head: LinearWeights,
+    table: Matrix,
+    inv_temperature: f64,
 }
 
 /// A 2-D parameter's values (row-major) and shape.
@@ -551,5 +645,51 @@ mod tests {
         for o in outputs {
             assert!(known.iter().any(|k| k == o));
         }
+    }
+
+    #[test]
+    fn the_category_prior_is_exported_only_when_configured() {
+        let device = Default::default();
+        let io = OnnxIo::default();
+        let names = |config: ModelConfig| {
+            let model = config.init::<NdArray<f32>>(&device);
+            let graph = export_model(&model, &io).unwrap().graph.unwrap();
+            let nodes: Vec<String> = graph.node.iter().map(|n| n.name.clone()).collect();
+            let inits: Vec<(String, Vec<i64>)> = graph
+                .initializer
+                .iter()
+                .map(|t| (t.name.clone(), t.dims.clone()))
+                .collect();
+            (nodes, inits)
+        };
+        // A training-only category head adds nothing to the graph.
+        let (nodes, inits) = names(ModelConfig::new(100, 12, 3, 5).with_n_categories(7));
+        assert!(!nodes.iter().any(|n| n.contains("category")));
+        assert!(
+            !inits
+                .iter()
+                .any(|(n, _)| n.contains("category") || n == "prior_table")
+        );
+        // With the prior: head, softmax at a temperature, table, and the sum before Sigmoid.
+        let (nodes, inits) = names(
+            ModelConfig::new(100, 12, 3, 5)
+                .with_n_categories(7)
+                .with_category_prior(true)
+                .with_category_temperature(2.0),
+        );
+        for n in [
+            "category_mm",
+            "category_temperature",
+            "category_probs",
+            "prior_mm",
+            "quality_prior",
+        ] {
+            assert!(nodes.iter().any(|x| x == n), "missing node {n}: {nodes:?}");
+        }
+        assert!(inits.contains(&("prior_table".to_string(), vec![7, 3])));
+        assert!(inits.contains(&("category.weight".to_string(), vec![128, 7])));
+        let sigmoid = nodes.iter().position(|n| n == "quality").unwrap();
+        let prior = nodes.iter().position(|n| n == "quality_prior").unwrap();
+        assert!(prior < sigmoid);
     }
 }
