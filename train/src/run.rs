@@ -308,7 +308,9 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
     }
     let prices = price_table(&data_dir, args.prices.as_deref())?;
     if args.category_prior && args.category_weight <= 0.0 {
-        bail!("--category-prior needs the category head: set --category-weight above 0");
+        bail!(
+            "--category-prior needs the category head: set --category-weight above 0, or pass --category-prior false"
+        );
     }
     if !(args.category_temperature.is_finite() && args.category_temperature > 0.0) {
         bail!(
