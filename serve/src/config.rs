@@ -44,6 +44,9 @@ pub struct Config {
     /// When a failing provider is taken out of rotation.
     #[serde(default)]
     pub breaker: BreakerConfig,
+    /// How requests are spread over threads.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// The catalog: every model the gateway can call, keyed by the name clients use.
     #[serde(default)]
     pub models: BTreeMap<String, ModelConfig>,
@@ -154,6 +157,51 @@ impl Default for AuditConfig {
             queue_capacity: default_queue_capacity(),
             recent_in_memory: default_recent(),
             fsync_interval_ms: default_fsync_ms(),
+        }
+    }
+}
+
+/// Threading of the HTTP server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `per_core` (default on Linux): one single-threaded runtime per thread, each with its
+    /// own listening socket (`SO_REUSEPORT`: the kernel spreads connections over them) and its
+    /// own upstream connection pool, so a request never changes threads. `shared`: one
+    /// work-stealing tokio runtime for every connection; choose it when a few long-lived
+    /// client connections carry most of the traffic (the kernel balances connections, not
+    /// requests).
+    #[serde(default)]
+    pub mode: ServerMode,
+    /// Threads (`per_core`) or tokio workers (`shared`); 0 = one per available core.
+    #[serde(default)]
+    pub threads: usize,
+}
+
+/// See [`ServerConfig::mode`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerMode {
+    PerCore,
+    Shared,
+}
+
+impl Default for ServerMode {
+    fn default() -> Self {
+        if cfg!(target_os = "linux") {
+            ServerMode::PerCore
+        } else {
+            ServerMode::Shared
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Threads to run: `threads`, or the available cores when 0.
+    pub fn thread_count(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
         }
     }
 }
@@ -408,6 +456,15 @@ impl Config {
             problem(
                 "audit.max_file_bytes".into(),
                 "must be at least 1024".into(),
+            );
+        }
+        if self.server.threads > 1024 {
+            problem(
+                "server.threads".into(),
+                format!(
+                    "{} threads; at most 1024 (0 = one per core)",
+                    self.server.threads
+                ),
             );
         }
         if self.audit.queue_capacity == 0 {

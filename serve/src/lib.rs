@@ -5,6 +5,8 @@
 //!
 //! Module map (request path top to bottom):
 //! - `main.rs` — CLI, config, signals (SIGTERM/ctrl-c drain, SIGHUP reload).
+//! - [`per_core`] — the default server: one single-threaded runtime per core, each with
+//!   its own `SO_REUSEPORT` listener and upstream pool; [`serve`] is the one-runtime form.
 //! - [`app`] — `fn app(state) -> Router`: paths → handlers, auth, metrics, limits.
 //! - [`routes`] — thin handlers: [`routes::chat`] (`/v1/chat/completions`),
 //!   [`routes::route`] (`/v1/route`), [`routes::decisions`], [`routes::catalog`]
@@ -27,6 +29,7 @@ pub mod config;
 pub mod decision;
 pub mod error;
 pub mod metrics;
+pub mod per_core;
 pub mod request;
 pub mod router;
 pub mod routes;
@@ -48,6 +51,24 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     drain: Duration,
 ) -> std::io::Result<()> {
+    let result = serve_connections(Arc::clone(&state), listener, drain).await;
+    let st = Arc::clone(&state);
+    if tokio::task::spawn_blocking(move || st.audit.shutdown_blocking())
+        .await
+        .is_err()
+    {
+        tracing::error!("flushing the decision log failed");
+    }
+    result
+}
+
+/// [`serve`] without the final flush of the decision log: what each thread of the
+/// per-core server runs ([`per_core`]); the log is flushed once, after every thread is done.
+pub async fn serve_connections(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    drain: Duration,
+) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     // Without TCP_NODELAY, the second write of a streamed answer waits for the client's
     // delayed ACK (~40 ms per stream, measured by bench/overhead.sh): Nagle's algorithm.
@@ -58,7 +79,7 @@ pub async fn serve(
     });
     let server = axum::serve(listener, app(Arc::clone(&state)))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let result = tokio::select! {
+    tokio::select! {
         r = server => r,
         () = async {
             shutdown.cancelled().await;
@@ -67,13 +88,5 @@ pub async fn serve(
             tracing::warn!("drain timeout reached with requests still in flight; stopping");
             Ok(())
         }
-    };
-    let st = Arc::clone(&state);
-    if tokio::task::spawn_blocking(move || st.audit.shutdown_blocking())
-        .await
-        .is_err()
-    {
-        tracing::error!("flushing the decision log failed");
     }
-    result
 }

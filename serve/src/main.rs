@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use serve::config::{Config, DEFAULT_ROUTER_DIR};
+use serve::config::{Config, DEFAULT_ROUTER_DIR, ServerMode};
+use serve::per_core::PerCoreServer;
 use serve::router::{LoadedRouter, dir_loader};
 use serve::{AppState, builtin};
 use tokio::task::JoinSet;
@@ -45,8 +46,7 @@ struct Cli {
     check: bool,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -105,19 +105,63 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
+    let drain = Duration::from_secs(cli.drain_secs);
+    let threads = config.server.thread_count();
+    let runtime = match config.server.mode {
+        ServerMode::Shared => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build(),
+        // The server threads run their own runtimes; this one only waits for signals.
+        ServerMode::PerCore => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    }
+    .context("building the tokio runtime")?;
+    runtime.block_on(run(state, &config, threads, drain, shutdown))
+}
 
+/// Serves until SIGTERM / ctrl-c and the drain; flushes the decision log.
+async fn run(
+    state: Arc<AppState>,
+    config: &Config,
+    threads: usize,
+    drain: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
-    tasks.spawn(signals(Arc::clone(&state), shutdown.clone()));
-    let result = serve::serve(
-        Arc::clone(&state),
-        listener,
-        Duration::from_secs(cli.drain_secs),
-    )
-    .await;
+    let result = match config.server.mode {
+        ServerMode::Shared => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            tracing::info!(
+                "listening on http://{} (one runtime, {threads} workers)",
+                listener.local_addr()?
+            );
+            tasks.spawn(signals(Arc::clone(&state), shutdown.clone()));
+            serve::serve(Arc::clone(&state), listener, drain).await
+        }
+        ServerMode::PerCore => {
+            let server = PerCoreServer::start(&state, config.listen, threads, drain)?;
+            tracing::info!(
+                "listening on http://{} ({threads} threads, one runtime each)",
+                server.local_addr()
+            );
+            tasks.spawn(signals(Arc::clone(&state), shutdown.clone()));
+            let joined = tokio::task::spawn_blocking(move || server.join())
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            let st = Arc::clone(&state);
+            if tokio::task::spawn_blocking(move || st.audit.shutdown_blocking())
+                .await
+                .is_err()
+            {
+                tracing::error!("flushing the decision log failed");
+            }
+            joined
+        }
+    };
     shutdown.cancel();
     tasks.shutdown().await;
     tracing::info!("stopped; decision log flushed");

@@ -2,7 +2,7 @@
 //! known-good sample triggers each error, which names the TOML path.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-use serve::config::{Config, ConfigError, NamedObjective, ObjectiveSpec};
+use serve::config::{Config, ConfigError, NamedObjective, ObjectiveSpec, ServerMode};
 
 const GOOD: &str = r#"
 listen = "127.0.0.1:9000"
@@ -153,6 +153,7 @@ fn each_validation_rule_names_its_path() {
         (GOOD.replace("max_concurrency = 8", "max_concurrency = 0"), "limits.max_concurrency", "at least 1"),
         (GOOD.replace("max_body_bytes = 65536", "max_body_bytes = 10"), "limits.max_body_bytes", "at least"),
         (GOOD.replace("api_keys = [\"k1\"]", "api_keys = [\"\"]"), "auth.api_keys[0]", "empty"),
+        (format!("{GOOD}\n[server]\nthreads = 5000\n"), "server.threads", "at most 1024"),
         (GOOD.replace("cost_per_usd = 50.0", "cost_per_usd = -50.0"), "routing.default_objective.cost_per_usd", "non-negative"),
         (GOOD.replace("[models.small]", "[models.auto]").replace("[[models.small.providers]]", "[[models.auto.providers]]"), "models.auto", "reserved"),
         (
@@ -222,5 +223,27 @@ fn a_missing_file_says_which() {
     assert!(
         err.to_string().contains("/nonexistent/arbiter.toml"),
         "{err}"
+    );
+}
+
+#[test]
+fn the_server_section_picks_the_threading() {
+    let default = parse(GOOD).unwrap();
+    assert_eq!(default.server.threads, 0);
+    assert!(default.server.thread_count() >= 1, "0 means one per core");
+    if cfg!(target_os = "linux") {
+        assert_eq!(default.server.mode, ServerMode::PerCore);
+    }
+    let shared = parse(&format!(
+        "{GOOD}\n[server]\nmode = \"shared\"\nthreads = 3\n"
+    ))
+    .unwrap();
+    assert_eq!(shared.server.mode, ServerMode::Shared);
+    assert_eq!(shared.server.thread_count(), 3);
+    let (path, message) = parse_error(&format!("{GOOD}\n[server]\nmode = \"fast\"\n"));
+    assert_eq!(path, "server.mode", "{message}");
+    assert!(
+        message.contains("per_core") && message.contains("shared"),
+        "{message}"
     );
 }

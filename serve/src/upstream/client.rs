@@ -21,6 +21,19 @@ pub fn build_client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
+thread_local! {
+    /// This thread's own client, when its runtime serves only this thread (the per-core
+    /// server): its pooled connections are then driven by the thread that uses them,
+    /// instead of waking another thread for every upstream call.
+    static THREAD_CLIENT: std::cell::RefCell<Option<reqwest::Client>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Gives the calling thread its own client; [`send`] uses it instead of the shared one.
+pub fn use_thread_client(client: reqwest::Client) {
+    THREAD_CLIENT.with_borrow_mut(|c| *c = Some(client));
+}
+
 /// A failed attempt, before any byte reached the client: the caller moves on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -50,6 +63,8 @@ pub async fn send(
         "model".into(),
         Value::String(provider.upstream_model.clone()),
     );
+    let own = THREAD_CLIENT.with_borrow(Clone::clone);
+    let client = own.as_ref().unwrap_or(client);
     let mut req = client.post(&provider.url).json(&body);
     if let Some(key) = &provider.api_key {
         req = req.bearer_auth(key.expose());
