@@ -15,7 +15,8 @@
 # `bench_artifact`), STUB_LATENCY_MS (0), STUB_PORT (18181), GATEWAY_PORT (18180),
 # BENCH_STREAM=1 (wrk runs ask for streamed answers), WRK_THREADS (1), NO_BUILD=1 (skip cargo build), LOADGEN (path of bench_loadgen; default the
 # release build), SERVE_BIN (the gateway binary; default the release build: set it to a
-# baseline commit's build to compare two builds on the same machine).
+# baseline commit's build to compare two builds on the same machine), SERVER_MODE (the
+# gateway's `server.mode`: per_core, the default on Linux, or shared).
 set -euo pipefail
 
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -64,11 +65,15 @@ fi
 ROUTER_NAME=$(jq -r .name "$ROUTER/manifest.json")
 "$EX/bench_artifact" config --router-dir "$ROUTER" --upstream "http://127.0.0.1:$STUB_PORT/v1" \
   --log-dir "$WORK/decisions" --listen "127.0.0.1:$GATEWAY_PORT" > "$WORK/gateway.toml"
+if [[ -n "${SERVER_MODE:-}" ]]; then
+  printf '\n[server]\nmode = "%s"\n' "$SERVER_MODE" >> "$WORK/gateway.toml"
+fi
 
 "$EX/bench_stub_upstream" --listen "127.0.0.1:$STUB_PORT" --latency-ms "$STUB_LATENCY_MS" --threads 1 \
   > "$WORK/stub.log" 2>&1 &
 PIDS+=($!)
 "$SERVE_BIN" --config "$WORK/gateway.toml" > "$WORK/gateway.log" 2>&1 &
+GW_PID=$!
 PIDS+=($!)
 # A null hop for the fixed-rate runs: socat relays the bytes to the stub and does nothing
 # else, so "serve − relay" is what the gateway adds beyond one more process on the path.
@@ -115,8 +120,10 @@ median_col() { # column number, rows... → median over the rows
   shift
   printf '%s\n' "$@" | cut -f"$col" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+# The gateway's CPU time (user + system, all threads), in clock ticks.
+gateway_ticks() { awk '{ print $14 + $15 }' "/proc/$GW_PID/stat"; }
 fixed_phase() { # phase name
-  local phase=$1 added=() r fd fr fg jitter
+  local phase=$1 added=() cpu=() r fd fr fg jitter t0
   jitter=$(bash bench/sleep_jitter.sh 2>/dev/null | sed 's/^/wake-up probe: /' || echo "wake-up probe: not run (needs gcc)")
   for r in $(seq "$REPEATS"); do
     echo "== $phase: fixed rate $RATE req/s, round $r/$REPEATS: direct" >&2
@@ -124,8 +131,12 @@ fixed_phase() { # phase name
     echo "== $phase: fixed rate $RATE req/s, round $r/$REPEATS: through the socat relay" >&2
     fr=$("$LOADGEN" --url "$RELAY" --rate "$RATE" --duration "$DURATION" --warmup 2 --json --label relay)
     echo "== $phase: fixed rate $RATE req/s, round $r/$REPEATS: through serve" >&2
+    t0=$(gateway_ticks)
     fg=$("$LOADGEN" --url "$GATEWAY" --rate "$RATE" --duration "$DURATION" --warmup 2 --json --label serve \
       --trace "$WORK/trace-$phase-$r.csv")
+    # µs of gateway CPU per request, over the warm-up and the measured seconds.
+    cpu+=("$(awk -v t="$(( $(gateway_ticks) - t0 ))" -v hz="$(getconf CLK_TCK)" -v n="$(awk -v r="$RATE" -v d="$DURATION" 'BEGIN { print r * (d + 2) }')" \
+      'BEGIN { printf "%.0f", t / hz * 1e6 / n }')")
     FIXED_ROWS+=("$(fixed_row "$phase: direct ($r)" "$fd")" "$(fixed_row "$phase: socat relay ($r)" "$fr")" "$(fixed_row "$phase: serve ($r)" "$fg")")
     added+=("$(jq -rn --argjson d "$fd" --argjson g "$fg" --argjson x "$fr" \
       '[$g.p50_ms - $d.p50_ms, $g.p99_ms - $d.p99_ms, $g.service_p99_ms - $d.service_p99_ms, $x.p99_ms - $d.p99_ms, $g.p99_ms - $x.p99_ms] | map(. * 1000 | round / 1000) | @tsv')")
@@ -133,7 +144,8 @@ fixed_phase() { # phase name
   SUMMARY+=("**$phase** — added latency at $RATE req/s, median over the $REPEATS rounds: p50 $(median_col 1 "${added[@]}") ms, \
 **p99 $(median_col 2 "${added[@]}") ms** (each round: $(printf '%s\n' "${added[@]}" | cut -f2 | paste -sd' '); target: p99 < 1 ms); \
 p99 of the service time (from the actual send) $(median_col 3 "${added[@]}") ms. The null hop (socat) adds p99 $(median_col 4 "${added[@]}") ms \
-over direct; serve adds p99 $(median_col 5 "${added[@]}") ms over the relay. $jitter.")
+over direct; serve adds p99 $(median_col 5 "${added[@]}") ms over the relay. Gateway CPU (user + system) per request: \
+$(median_col 1 "${cpu[@]}") µs (median; each round: ${cpu[*]}). $jitter.")
   SUMMARY+=("$(breakdown "$phase")")
 }
 # Where serve's time goes, per request: the load generator's trace (client-side latency, by
@@ -210,6 +222,7 @@ mkdir -p bench/results
   echo "- load average (1/5/15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER (other processes share the cores)"
   echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- serve models || echo ' (+ uncommitted changes)'); router: \`$ROUTER_NAME\` ($ROUTER)"
   echo "- stub upstream latency: ${STUB_LATENCY_MS} ms; wrk runs streamed (BENCH_STREAM): ${BENCH_STREAM:-0}; wrk threads: $WRK_THREADS; ${DURATION} s per run; the stub, the gateway and the load generator share the machine"
+  echo "- gateway server mode: ${SERVER_MODE:-default (per_core on Linux)}"
   echo "- serve binary built $(date -u -r "$SERVE_BIN" +%Y-%m-%dT%H:%MZ); decision records written during the runs: $RECORDS; dropped (queue full): ${DROPPED:-0}; mean router time (scoring + policy, from /metrics): ${ROUTER_MEAN_US:-?} µs"
   echo
   echo "Closed loop (wrk, \`model: \"auto\"\`), latency in ms (p50 / p99 / p99.9); added = serve − direct at the same percentile:"
