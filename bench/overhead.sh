@@ -155,10 +155,19 @@ breakdown() { # phase
   python3 - "$WORK" "$1" <<'PY'
 import csv, glob, json, sys
 work, phase = sys.argv[1], sys.argv[2]
+traces = []
+for path in sorted(glob.glob(f"{work}/trace-{phase}-*.csv")):
+    with open(path) as f:
+        traces.extend(csv.DictReader(f))
+wanted = {t["decision_id"] for t in traces}
+# The log also holds the saturation runs' records (gigabytes): parse only the traced ones,
+# picked by the id that opens each line (`{"id":"<uuid>",`).
 records = {}
 for path in glob.glob(f"{work}/decisions/*.jsonl"):
     with open(path) as f:
         for line in f:
+            if line[7:43] not in wanted:
+                continue
             try:
                 r = json.loads(line)
             except ValueError:
@@ -166,17 +175,15 @@ for path in glob.glob(f"{work}/decisions/*.jsonl"):
             if r.get("latency_ms") is not None and r.get("attempts"):
                 records[r["id"]] = r
 rows = []
-for path in sorted(glob.glob(f"{work}/trace-{phase}-*.csv")):
-    with open(path) as f:
-        for t in csv.DictReader(f):
-            r = records.get(t["decision_id"])
-            if r is None:
-                continue
-            gw = r["latency_ms"] * 1000
-            rows.append({"client service": int(t["service_us"]), "in the gateway": gw,
-                         "router (score + policy)": r["router_us"] or 0.0,
-                         "upstream call": r["attempts"][-1]["latency_ms"] * 1000,
-                         "outside the handler": int(t["service_us"]) - gw})
+for t in traces:
+    r = records.get(t["decision_id"])
+    if r is None:
+        continue
+    gw = r["latency_ms"] * 1000
+    rows.append({"client service": int(t["service_us"]), "in the gateway": gw,
+                 "router (score + policy)": r["router_us"] or 0.0,
+                 "upstream call": r["attempts"][-1]["latency_ms"] * 1000,
+                 "outside the handler": int(t["service_us"]) - gw})
 if not rows:
     print("(breakdown: no trace rows matched a record)")
     sys.exit()
