@@ -52,14 +52,19 @@ pub async fn serve(
     drain: Duration,
 ) -> std::io::Result<()> {
     let result = serve_connections(Arc::clone(&state), listener, drain).await;
-    let st = Arc::clone(&state);
+    close_log(&state).await;
+    result
+}
+
+/// Flushes and closes the decision log, on the blocking pool: once the server has stopped.
+pub async fn close_log(state: &Arc<AppState>) {
+    let st = Arc::clone(state);
     if tokio::task::spawn_blocking(move || st.audit.shutdown_blocking())
         .await
         .is_err()
     {
         tracing::error!("flushing the decision log failed");
     }
-    result
 }
 
 /// [`serve`] without the final flush of the decision log: what each thread of the

@@ -152,13 +152,7 @@ async fn run(
             let joined = tokio::task::spawn_blocking(move || server.join())
                 .await
                 .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            let st = Arc::clone(&state);
-            if tokio::task::spawn_blocking(move || st.audit.shutdown_blocking())
-                .await
-                .is_err()
-            {
-                tracing::error!("flushing the decision log failed");
-            }
+            serve::close_log(&state).await;
             joined
         }
     };
