@@ -202,17 +202,10 @@ fn the_binary_reloads_on_sighup_and_drains_on_sigterm() {
     assert!(reloaded, "SIGHUP did not reload the router");
 
     // One decision, then SIGTERM: the process exits cleanly and the record is on disk.
-    let r: Value = rt.block_on(async {
-        client()
-            .post(format!("{base}/v1/route"))
-            .json(&support::chat("auto", "hello"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let r: Value = rt.block_on(post_json(
+        format!("{base}/v1/route"),
+        &support::chat("auto", "hello"),
+    ));
     assert!(
         std::process::Command::new("kill")
             .args(["-TERM", &pid])

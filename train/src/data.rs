@@ -711,6 +711,18 @@ mod tests {
         }
     }
 
+    /// `build_from_rows` with the default featurizer and ratios, no prices, no fold.
+    fn build_unpriced(rows: &[Row<'_>]) -> TrainingData {
+        build_from_rows(
+            rows,
+            &Featurizer::new(FeaturizerConfig::default()),
+            &PriceTable::empty(),
+            &SplitRatios::default(),
+            None,
+        )
+        .unwrap()
+    }
+
     /// Prompt ids whose split is train under the default ratios.
     fn train_ids(k: usize) -> Vec<String> {
         (0..)
@@ -779,14 +791,7 @@ mod tests {
             row("mmlu", "p2", &ids[2], "b", Some(1.0)),
         ];
         rows[2].category = Some("astronomy");
-        let data = build_from_rows(
-            &rows,
-            &Featurizer::new(FeaturizerConfig::default()),
-            &PriceTable::empty(),
-            &SplitRatios::default(),
-            None,
-        )
-        .unwrap();
+        let data = build_unpriced(&rows);
         // Dataset mean of `a` is 2/3; the maths category has two 1s, astronomy one 0.
         let k = PRIOR_STRENGTH;
         let base = 2.0 / 3.0;
@@ -832,14 +837,7 @@ mod tests {
         ];
         rows[2].category = Some("astronomy");
         rows[3].category = None;
-        let data = build_from_rows(
-            &rows,
-            &Featurizer::new(FeaturizerConfig::default()),
-            &PriceTable::empty(),
-            &SplitRatios::default(),
-            None,
-        )
-        .unwrap();
+        let data = build_unpriced(&rows);
         // A prompt without a category gets its dataset as its class.
         assert_eq!(
             data.category_classes,
@@ -874,14 +872,7 @@ mod tests {
                 Some(0.0),
             ),
         ];
-        let data = build_from_rows(
-            &rows,
-            &Featurizer::new(FeaturizerConfig::default()),
-            &PriceTable::empty(),
-            &SplitRatios::default(),
-            None,
-        )
-        .unwrap();
+        let data = build_unpriced(&rows);
         let batcher = RouterBatcher {
             n_candidates: 1,
             n_tasks: taxonomy::TASKS.len(),

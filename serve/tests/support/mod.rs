@@ -485,7 +485,6 @@ pub async fn post_json(url: impl reqwest::IntoUrl, body: &Value) -> Value {
         .unwrap()
 }
 
-/// A chat body with one user message.
 /// GET a URL and parse the JSON body (any status).
 pub async fn get_json(url: impl reqwest::IntoUrl) -> Value {
     client()
@@ -520,6 +519,7 @@ pub fn candidate<'a>(record: &'a Value, model: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no candidate `{model}` in {record}"))
 }
 
+/// A chat body with one user message.
 pub fn chat(model: &str, prompt: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": prompt}]})
 }
