@@ -16,7 +16,8 @@
 # BENCH_STREAM=1 (wrk runs ask for streamed answers), WRK_THREADS (1), NO_BUILD=1 (skip cargo build), LOADGEN (path of bench_loadgen; default the
 # release build), SERVE_BIN (the gateway binary; default the release build: set it to a
 # baseline commit's build to compare two builds on the same machine), SERVER_MODE (the
-# gateway's `server.mode`: per_core, the default on Linux, or shared).
+# gateway's `server.mode`: per_core, the default on Linux, or shared), AUDIT_DURABILITY
+# (`audit.durability`: queued, the default, written or synced).
 set -euo pipefail
 
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -67,6 +68,9 @@ ROUTER_NAME=$(jq -r .name "$ROUTER/manifest.json")
   --log-dir "$WORK/decisions" --listen "127.0.0.1:$GATEWAY_PORT" > "$WORK/gateway.toml"
 if [[ -n "${SERVER_MODE:-}" ]]; then
   printf '\n[server]\nmode = "%s"\n' "$SERVER_MODE" >> "$WORK/gateway.toml"
+fi
+if [[ -n "${AUDIT_DURABILITY:-}" ]]; then
+  sed -i "/^\[audit\]/a durability = \"$AUDIT_DURABILITY\"" "$WORK/gateway.toml"
 fi
 
 "$EX/bench_stub_upstream" --listen "127.0.0.1:$STUB_PORT" --latency-ms "$STUB_LATENCY_MS" --threads 1 \
@@ -229,7 +233,7 @@ mkdir -p bench/results
   echo "- load average (1/5/15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER (other processes share the cores)"
   echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- serve models || echo ' (+ uncommitted changes)'); router: \`$ROUTER_NAME\` ($ROUTER)"
   echo "- stub upstream latency: ${STUB_LATENCY_MS} ms; wrk runs streamed (BENCH_STREAM): ${BENCH_STREAM:-0}; wrk threads: $WRK_THREADS; ${DURATION} s per run; the stub, the gateway and the load generator share the machine"
-  echo "- gateway server mode: ${SERVER_MODE:-default (per_core on Linux)}"
+  echo "- gateway server mode: ${SERVER_MODE:-default (per_core on Linux)}; audit durability: ${AUDIT_DURABILITY:-default (queued)}"
   echo "- serve binary built $(date -u -r "$SERVE_BIN" +%Y-%m-%dT%H:%MZ); decision records written during the runs: $RECORDS; dropped (queue full): ${DROPPED:-0}; mean router time (scoring + policy, from /metrics): ${ROUTER_MEAN_US:-?} µs"
   echo
   echo "Closed loop (wrk, \`model: \"auto\"\`), latency in ms (p50 / p99 / p99.9); added = serve − direct at the same percentile:"

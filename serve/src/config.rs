@@ -146,6 +146,26 @@ pub struct AuditConfig {
     /// How often the writer fsyncs the current file.
     #[serde(default = "default_fsync_ms")]
     pub fsync_interval_ms: u64,
+    /// What must have happened to a request's record before its response is sent.
+    #[serde(default)]
+    pub durability: Durability,
+}
+
+/// When a response may leave relative to its decision record (see `serve/README.md`,
+/// "Write path and crash consistency").
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// The record is queued for the writer; the response does not wait. A process crash
+    /// can lose the records of the last few milliseconds.
+    #[default]
+    Queued,
+    /// The writer has handed the record to the OS (`write`) before the response head is
+    /// sent: after a process crash every response that carried a decision id has its
+    /// record (a stream's is written as `pending` before its first byte).
+    Written,
+    /// As `written`, and the file has been fsynced: also survives a machine crash.
+    Synced,
 }
 
 impl Default for AuditConfig {
@@ -157,6 +177,7 @@ impl Default for AuditConfig {
             queue_capacity: default_queue_capacity(),
             recent_in_memory: default_recent(),
             fsync_interval_ms: default_fsync_ms(),
+            durability: Durability::default(),
         }
     }
 }

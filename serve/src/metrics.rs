@@ -262,7 +262,8 @@ pub struct Metrics {
     pub upstream_duration: Family<Histogram>,
     /// `arbiter_breaker_opened_total{provider}`.
     pub breaker_opened: Family<Counter>,
-    /// `arbiter_audit_records_total{result}` (`queued`, `dropped`).
+    /// `arbiter_audit_records_total{result}` (`queued`, `written`, `synced`, `dropped`,
+    /// `write_failed`).
     pub audit_records: Family<Counter>,
     /// `arbiter_router_reloads_total{result}`.
     pub reloads: Family<Counter>,

@@ -8,7 +8,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{AuditLog, DecisionRecord, SubmitError};
-use crate::config::{Config, ConfigError, ObjectiveSpec};
+use crate::config::{Config, ConfigError, Durability, ObjectiveSpec};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::router::{LoadedRouter, RouterLoadError, RouterLoader};
@@ -167,8 +167,28 @@ impl AppState {
 
     /// Sends the final record to the log (without waiting) and counts it.
     pub fn submit(&self, record: DecisionRecord) {
-        match self.audit.submit(record) {
-            Ok(()) => self.metrics.audit_records.with(&["queued"]).inc(),
+        let result = self.audit.submit(record);
+        self.count_record(result, "queued");
+    }
+
+    /// Stores the record of a response about to be sent, as `audit.durability` asks
+    /// ([`AuditLog::commit`]), and counts it. A record that could not be written is
+    /// counted and logged, and the response still goes out: the client's answer has been
+    /// paid for, and the record stays readable from memory.
+    pub async fn commit(&self, record: DecisionRecord) {
+        let durability = self.audit.durability();
+        let result = self.audit.commit(record).await;
+        let stored = match durability {
+            Durability::Queued => "queued",
+            Durability::Written => "written",
+            Durability::Synced => "synced",
+        };
+        self.count_record(result, stored);
+    }
+
+    fn count_record(&self, result: Result<(), SubmitError>, stored: &str) {
+        match result {
+            Ok(()) => self.metrics.audit_records.with(&[stored]).inc(),
             Err(SubmitError::QueueFull) => {
                 self.metrics.audit_records.with(&["dropped"]).inc();
                 tracing::warn!(
@@ -179,6 +199,12 @@ impl AppState {
                 self.metrics.audit_records.with(&["dropped"]).inc();
                 tracing::warn!(
                     "decision log closed: record dropped from the file (kept in memory)"
+                );
+            }
+            Err(SubmitError::WriteFailed) => {
+                self.metrics.audit_records.with(&["write_failed"]).inc();
+                tracing::error!(
+                    "decision log write failed: the response goes out without its record on disk (kept in memory)"
                 );
             }
         }

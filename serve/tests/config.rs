@@ -2,7 +2,7 @@
 //! known-good sample triggers each error, which names the TOML path.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-use serve::config::{Config, ConfigError, NamedObjective, ObjectiveSpec, ServerMode};
+use serve::config::{Config, ConfigError, Durability, NamedObjective, ObjectiveSpec, ServerMode};
 
 const GOOD: &str = r#"
 listen = "127.0.0.1:9000"
@@ -244,6 +244,26 @@ fn the_server_section_picks_the_threading() {
     assert_eq!(path, "server.mode", "{message}");
     assert!(
         message.contains("per_core") && message.contains("shared"),
+        "{message}"
+    );
+}
+
+#[test]
+fn audit_durability_defaults_to_queued_and_names_its_choices() {
+    assert_eq!(parse(GOOD).unwrap().audit.durability, Durability::Queued);
+    for (text, want) in [
+        ("written", Durability::Written),
+        ("synced", Durability::Synced),
+    ] {
+        let cfg = parse(&GOOD.replace("[audit]\n", &format!("[audit]\ndurability = \"{text}\"\n")))
+            .unwrap();
+        assert_eq!(cfg.audit.durability, want);
+    }
+    let (path, message) =
+        parse_error(&GOOD.replace("[audit]\n", "[audit]\ndurability = \"ack\"\n"));
+    assert_eq!(path, "audit.durability", "{message}");
+    assert!(
+        message.contains("queued") && message.contains("written") && message.contains("synced"),
         "{message}"
     );
 }

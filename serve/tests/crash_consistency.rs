@@ -17,7 +17,10 @@
 //! - every log file is whole JSON lines, except at most a torn last line;
 //! - after a torn tail is appended by hand, the gateway starts, serves old records from the
 //!   files (including the last whole line before the tear), answers 404 for the torn one,
-//!   never appends to the torn file, and loses nothing on a clean (SIGTERM) shutdown.
+//!   never appends to the torn file, and loses nothing on a clean (SIGTERM) shutdown;
+//! - with `audit.durability = "written"` (a response waits until its record is handed to
+//!   the OS; a stream's `pending` record before its first byte), nothing is lost: every
+//!   response head that reached a client before the kill has its record on disk.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
@@ -140,18 +143,27 @@ struct Done {
     at: Instant,
 }
 
-/// `clients` clients send chat (JSON and streamed) and route requests until `stop`;
-/// returns the decision ids of responses received in full.
-async fn load(url: &str, clients: usize, stop: Arc<AtomicBool>) -> Vec<Done> {
+/// What the clients of [`load`] received.
+struct Load {
+    /// Responses received in full.
+    done: Vec<Done>,
+    /// Decision ids of every successful response head received, complete or not.
+    headed: Vec<String>,
+}
+
+/// `clients` clients send chat (JSON and streamed) and route requests until `stop`.
+async fn load(url: &str, clients: usize, stop: Arc<AtomicBool>) -> Load {
     let client = support::client();
     let done = Arc::new(Mutex::new(Vec::new()));
+    let headed = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..clients {
-        let (client, url, stop, done) = (
+        let (client, url, stop, done, headed) = (
             client.clone(),
             url.to_string(),
             Arc::clone(&stop),
             Arc::clone(&done),
+            Arc::clone(&headed),
         );
         tasks.spawn(async move {
             let mut i = 0usize;
@@ -171,6 +183,9 @@ async fn load(url: &str, clients: usize, stop: Arc<AtomicBool>) -> Vec<Done> {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
                 let ok = resp.status().is_success();
+                if let (Some(id), true) = (&id, ok) {
+                    headed.lock().unwrap().push(id.clone());
+                }
                 let Ok(text) = resp.text().await else { continue };
                 // A stream cut by the kill is not a completed response.
                 let complete = !path.ends_with("completions") || i % 4 != 1 || text.contains("data: [DONE]");
@@ -181,7 +196,9 @@ async fn load(url: &str, clients: usize, stop: Arc<AtomicBool>) -> Vec<Done> {
         });
     }
     while tasks.join_next().await.is_some() {}
-    std::mem::take(&mut *done.lock().unwrap())
+    let done = std::mem::take(&mut *done.lock().unwrap());
+    let headed = std::mem::take(&mut *headed.lock().unwrap());
+    Load { done, headed }
 }
 
 /// Every record in the log files, checking that each file is whole lines except possibly
@@ -238,13 +255,18 @@ async fn kill9_loses_at_most_the_queue_and_a_torn_tail_is_tolerated() {
     let mut serve = Serve::start(&config);
     let stop = Arc::new(AtomicBool::new(false));
     let url = serve.url.clone();
-    let (settled, ()) = tokio::join!(load(&url, 4, Arc::clone(&stop)), async {
+    let (Load { done: settled, .. }, ()) = tokio::join!(load(&url, 4, Arc::clone(&stop)), async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         stop.store(true, Ordering::SeqCst);
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let (in_flight, killed_at) = tokio::join!(load(&url, 8, Arc::clone(&stop)), async {
+    let (
+        Load {
+            done: in_flight, ..
+        },
+        killed_at,
+    ) = tokio::join!(load(&url, 8, Arc::clone(&stop)), async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let killed_at = Instant::now();
         serve.kill9();
@@ -365,7 +387,7 @@ async fn kill9_loses_at_most_the_queue_and_a_torn_tail_is_tolerated() {
     // 5. New traffic goes to a new file, and a clean shutdown loses nothing.
     let stop = Arc::new(AtomicBool::new(false));
     let url = serve.url.clone();
-    let (after, ()) = tokio::join!(load(&url, 4, Arc::clone(&stop)), async {
+    let (Load { done: after, .. }, ()) = tokio::join!(load(&url, 4, Arc::clone(&stop)), async {
         tokio::time::sleep(Duration::from_millis(700)).await;
         stop.store(true, Ordering::SeqCst);
     });
@@ -391,4 +413,59 @@ async fn kill9_loses_at_most_the_queue_and_a_torn_tail_is_tolerated() {
         after.len()
     );
     tasks.abort_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_with_written_durability_loses_no_answered_record() {
+    let mut tasks = tokio::task::JoinSet::new();
+    let stub = StubUpstream::start("stub", &mut tasks).await;
+    let dir = tempfile::tempdir().unwrap();
+    let router_dir = dir.path().join("router");
+    let log_dir = dir.path().join("decisions");
+    let manifest = artifact::write_synthetic_router(&router_dir).unwrap();
+    let config = dir.path().join("gateway.toml");
+    let toml = artifact::gateway_config_toml(
+        &manifest,
+        &router_dir,
+        &stub.base_url,
+        &log_dir,
+        "127.0.0.1:0",
+        "fsync_interval_ms = 50\ndurability = \"written\"",
+    );
+    std::fs::write(&config, toml).unwrap();
+
+    let mut serve = Serve::start(&config);
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = serve.url.clone();
+    let (load, ()) = tokio::join!(load(&url, 8, Arc::clone(&stop)), async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        serve.kill9();
+        stop.store(true, Ordering::SeqCst);
+    });
+    assert!(
+        load.headed.len() > 50,
+        "load too small: {}",
+        load.headed.len()
+    );
+
+    let (on_disk, torn) = read_log(&log_dir);
+    assert!(torn <= 1, "at most the file being written has a torn tail");
+    let lost: Vec<&String> = load
+        .headed
+        .iter()
+        .filter(|id| !on_disk.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered requests have no record after SIGKILL: {:?}",
+        lost.len(),
+        load.headed.len(),
+        &lost[..lost.len().min(5)]
+    );
+    println!(
+        "SIGKILL under load, durability = written: {} response heads ({} complete), {} records on disk, 0 lost, {torn} torn tail(s)",
+        load.headed.len(),
+        load.done.len(),
+        on_disk.len()
+    );
 }

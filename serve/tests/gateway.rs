@@ -950,3 +950,83 @@ async fn a_client_leaving_mid_stream_is_recorded_and_frees_its_permit() {
     assert_eq!(status, 200, "the stream's permit was released");
     h.gateway.stop().await;
 }
+
+/// The lines of the decision log that belong to `id`, oldest first, without waiting for
+/// the writer.
+fn logged_lines(h: &Harness, id: &str) -> Vec<Value> {
+    let mut files = serve::audit::writer::log_files(h.log_dir.path());
+    files.reverse();
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .filter(|r| r["id"] == id)
+        .collect()
+}
+
+#[tokio::test]
+async fn written_durability_puts_the_record_on_disk_before_the_answer() {
+    let h = Harness::start_with(|c| {
+        c.replace(
+            "fsync_interval_ms = 50",
+            "fsync_interval_ms = 50\ndurability = \"written\"",
+        )
+    })
+    .await;
+    // Chat, route and no-candidate answers: the record is in the file when the head arrives.
+    for i in 0..10 {
+        let body = chat("auto", &format!("question {i}"));
+        let (status, headers, _) = post(&h, "/v1/chat/completions", &body).await;
+        assert_eq!(status, 200);
+        let id = headers["x-arbiter-decision-id"].to_str().unwrap();
+        let lines = logged_lines(&h, id);
+        assert_eq!(lines.len(), 1, "chat {i}: one final line, already written");
+        assert_eq!(lines[0]["outcome"], "ok");
+    }
+    let (_, headers, _) = post(&h, "/v1/route", &chat("auto", "route me")).await;
+    let id = headers["x-arbiter-decision-id"].to_str().unwrap();
+    assert_eq!(logged_lines(&h, id)[0]["outcome"], "routed");
+    let none = with_route(chat("auto", "x"), json!({"min_quality": 0.99}));
+    let (status, headers, _) = post(&h, "/v1/chat/completions", &none).await;
+    assert_eq!(status, 422, "every candidate excluded");
+    let id = headers["x-arbiter-decision-id"].to_str().unwrap();
+    assert_eq!(logged_lines(&h, id)[0]["outcome"], "no_candidate");
+
+    // A stream: a `pending` line before its first byte, the final line when it ends.
+    let mut body = chat("auto", "prove it");
+    body["stream"] = json!(true);
+    let resp = client()
+        .post(h.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let id = resp.headers()["x-arbiter-decision-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    // (The stub's stream is short: its final line may already follow.)
+    let at_head = logged_lines(&h, &id);
+    assert!(!at_head.is_empty(), "written before the head");
+    assert_eq!(at_head[0]["outcome"], "pending");
+    assert_eq!(at_head[0]["model"], "big");
+    assert!(resp.text().await.unwrap().contains("[DONE]"));
+    h.gateway.state.audit.flush().await;
+    let lines = logged_lines(&h, &id);
+    assert_eq!(lines.len(), 2, "pending, then final: {lines:?}");
+    assert_eq!(lines[1]["outcome"], "ok");
+    let looked_up: Value = get_json(h.url(&format!("/v1/decisions/{id}"))).await;
+    assert_eq!(looked_up["outcome"], "ok", "the later line wins");
+
+    let metrics = get_text(h.url("/metrics")).await;
+    assert!(
+        metrics.contains("arbiter_audit_records_total{result=\"written\"} 13"),
+        "10 chats, 1 route, 1 no-candidate and 1 pending stream line: {metrics}"
+    );
+    h.gateway.stop().await;
+}

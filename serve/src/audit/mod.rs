@@ -19,7 +19,7 @@ pub use record::{
 };
 use writer::{Writer, WriterMsg};
 
-use crate::config::AuditConfig;
+use crate::config::{AuditConfig, Durability};
 
 /// Why a record did not reach the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +28,15 @@ pub enum SubmitError {
     QueueFull,
     /// The log has been shut down.
     Closed,
+    /// The writer could not write the record (it logs the I/O error).
+    WriteFailed,
 }
 
 /// The decision log handle shared by the request handlers.
 pub struct AuditLog {
     dir: PathBuf,
     tx: SyncSender<WriterMsg>,
+    durability: Durability,
     recent: Mutex<Recent>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -89,6 +92,7 @@ impl AuditLog {
             &cfg.dir,
             cfg.max_file_bytes,
             Duration::from_millis(cfg.fsync_interval_ms.max(1)),
+            cfg.durability,
         )?;
         let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_capacity.max(1));
         let thread = std::thread::Builder::new()
@@ -97,6 +101,7 @@ impl AuditLog {
         Ok(AuditLog {
             dir: cfg.dir.clone(),
             tx,
+            durability: cfg.durability,
             recent: Mutex::new(Recent::with_capacity(cfg.recent_in_memory.max(1))),
             thread: Mutex::new(Some(thread)),
         })
@@ -115,10 +120,48 @@ impl AuditLog {
     pub fn submit(&self, record: DecisionRecord) -> Result<(), SubmitError> {
         let record = Arc::new(record);
         self.recent().put(Arc::clone(&record));
-        match self.tx.try_send(WriterMsg::Record(record)) {
+        match self.tx.try_send(WriterMsg::Record(record, None)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(SubmitError::QueueFull),
             Err(TrySendError::Disconnected(_)) => Err(SubmitError::Closed),
+        }
+    }
+
+    /// The configured `audit.durability`.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Stores a record that a response is about to reveal (its id goes out in
+    /// `x-arbiter-decision-id`): as [`submit`](Self::submit) under `durability = "queued"`;
+    /// otherwise returns once the writer has written it (and fsynced, for `synced`). A full
+    /// queue then makes the caller wait for room rather than drop the record: in these
+    /// modes the response waits for its record anyway.
+    pub async fn commit(&self, record: DecisionRecord) -> Result<(), SubmitError> {
+        if self.durability == Durability::Queued {
+            return self.submit(record);
+        }
+        let record = Arc::new(record);
+        self.recent().put(Arc::clone(&record));
+        let (ack, written) = tokio::sync::oneshot::channel();
+        match self.tx.try_send(WriterMsg::Record(record, Some(ack))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(msg)) => {
+                let tx = self.tx.clone();
+                // `send` blocks until there is room: keep it off the executor.
+                let sent = tokio::task::spawn_blocking(move || tx.send(msg).is_ok())
+                    .await
+                    .unwrap_or(false);
+                if !sent {
+                    return Err(SubmitError::Closed);
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => return Err(SubmitError::Closed),
+        }
+        match written.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(SubmitError::WriteFailed),
+            Err(_) => Err(SubmitError::Closed),
         }
     }
 

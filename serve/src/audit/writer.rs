@@ -14,6 +14,12 @@
 //! a context switch per record, measurable at thousands of requests per second);
 //! the file is fsynced every `fsync_interval_ms` while dirty, on rotation and on
 //! shutdown, so a crash of the machine loses at most that interval.
+//!
+//! With `audit.durability = "written"` or `"synced"` a record may carry an
+//! acknowledgement: the writer answers it once the batch holding the record has been
+//! handed to the OS (and, for `synced`, fsynced), and the handler sends its response only
+//! then. The writer does not wait [`BATCH_WINDOW`] between batches in those modes, since
+//! every waiting response would pay for it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -22,12 +28,17 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use super::record::DecisionRecord;
+use crate::config::Durability;
+
+/// Answers a record's acknowledgement: `Ok` once it is written (and fsynced, for
+/// `synced`), or the error that kept it from the file.
+pub type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 /// A message to the writer thread.
 #[derive(Debug)]
 pub enum WriterMsg {
-    /// Append a record.
-    Record(std::sync::Arc<DecisionRecord>),
+    /// Append a record; answer the acknowledgement, if any, once it is durable.
+    Record(std::sync::Arc<DecisionRecord>, Option<Ack>),
     /// Flush and fsync, then signal.
     Flush(tokio::sync::oneshot::Sender<()>),
     /// Flush, fsync and stop.
@@ -59,6 +70,12 @@ pub struct Writer {
     last_sync: Instant,
     /// The line being serialised, reused between records.
     line: Vec<u8>,
+    /// Wait [`BATCH_WINDOW`] between batches (only when no response waits for the writer).
+    batch_window: Option<Duration>,
+    /// fsync a batch that holds an acknowledged record before answering it.
+    sync_acked: bool,
+    /// Acknowledgements of the batch being written.
+    acks: Vec<Ack>,
 }
 
 impl Writer {
@@ -67,6 +84,7 @@ impl Writer {
         dir: &Path,
         max_file_bytes: u64,
         fsync_interval: Duration,
+        durability: Durability,
     ) -> std::io::Result<Writer> {
         std::fs::create_dir_all(dir)?;
         let mut w = Writer {
@@ -78,6 +96,9 @@ impl Writer {
             dirty: false,
             last_sync: Instant::now(),
             line: Vec::with_capacity(16 * 1024),
+            batch_window: (durability == Durability::Queued).then_some(BATCH_WINDOW),
+            sync_acked: durability == Durability::Synced,
+            acks: Vec::new(),
         };
         w.rotate()?;
         Ok(w)
@@ -150,13 +171,17 @@ impl Writer {
         loop {
             let msg = rx.recv_timeout(self.fsync_interval);
             let result = match msg {
-                Ok(WriterMsg::Record(record)) => {
+                Ok(WriterMsg::Record(record, ack)) => {
                     let mut res = self.write(&record);
+                    self.acks.extend(ack);
                     // Drain what is already queued before one flush to the OS.
                     let mut stop = false;
                     loop {
                         match rx.try_recv() {
-                            Ok(WriterMsg::Record(r)) => res = res.and(self.write(&r)),
+                            Ok(WriterMsg::Record(r, ack)) => {
+                                res = res.and(self.write(&r));
+                                self.acks.extend(ack);
+                            }
                             Ok(WriterMsg::Flush(ack)) => {
                                 res = res.and(self.sync());
                                 let _ = ack.send(());
@@ -169,11 +194,19 @@ impl Writer {
                         }
                     }
                     res = res.and(self.flush_to_os());
+                    if self.sync_acked && !self.acks.is_empty() {
+                        res = res.and(self.sync());
+                    }
+                    for ack in self.acks.drain(..) {
+                        let _ = ack.send(res.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                    }
                     if stop {
                         self.finish();
                         return;
                     }
-                    std::thread::sleep(BATCH_WINDOW);
+                    if let Some(window) = self.batch_window {
+                        std::thread::sleep(window);
+                    }
                     res
                 }
                 Ok(WriterMsg::Flush(ack)) => {

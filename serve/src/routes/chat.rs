@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::arbiter_headers;
 use super::route::decide_request;
 use crate::audit::{DecisionRecord, Usage};
+use crate::config::Durability;
 use crate::error::{ApiError, JsonObject};
 use crate::request::parse_chat_request;
 use crate::state::AppState;
@@ -38,7 +39,7 @@ pub async fn chat_completions(
             "no model can serve this request: {}",
             record.reason
         ));
-        state.submit(record);
+        state.commit(record).await;
         return Ok((headers, err).into_response());
     }
 
@@ -77,7 +78,7 @@ pub async fn chat_completions(
                 "every upstream attempt failed: {}",
                 summary.join("; ")
             ));
-            state.submit(record);
+            state.commit(record).await;
             Ok((headers, err).into_response())
         }
         Some(Answer::Json {
@@ -87,7 +88,7 @@ pub async fn chat_completions(
         }) => {
             settle(&mut record, &provider, usage, "ok", arrived);
             let headers = arbiter_headers(&record.id, Some(&provider.model));
-            state.submit(record);
+            state.commit(record).await;
             Ok((headers, Json(body)).into_response())
         }
         Some(Answer::Rejected {
@@ -97,7 +98,7 @@ pub async fn chat_completions(
         }) => {
             settle(&mut record, &provider, None, "upstream_rejected", arrived);
             let headers = arbiter_headers(&record.id, Some(&provider.model));
-            state.submit(record);
+            state.commit(record).await;
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             Ok((status, headers, Json(body)).into_response())
         }
@@ -110,6 +111,12 @@ pub async fn chat_completions(
                 HeaderValue::from_static("text/event-stream"),
             );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            if state.audit.durability() != Durability::Queued {
+                // The head carries the decision id: under `written`/`synced` the record must
+                // be on disk first. The stream's final record is written when it ends (a
+                // later line for the same id); a crash before then leaves this `pending` one.
+                state.commit(record.clone()).await;
+            }
             let st = Arc::clone(&state);
             let on_end = Box::new(move |end: StreamEnd| {
                 // The permit is held until the stream ends.

@@ -81,6 +81,6 @@ pub async fn route(
     .into();
     record.latency_ms = Some(arrived.elapsed().as_secs_f64() * 1e3);
     let headers = arbiter_headers(&record.id, record.model.as_deref());
-    state.submit(record.clone());
+    state.commit(record.clone()).await;
     Ok((headers, Json(record)).into_response())
 }
