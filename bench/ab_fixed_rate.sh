@@ -9,7 +9,8 @@
 #   LG_A=/tmp/bench_loadgen-old bench/ab_fixed_rate.sh          # old vs current load generator
 #   SERVE_A=/tmp/serve-baseline bench/ab_fixed_rate.sh          # baseline vs current gateway
 #
-# Environment: ROUNDS (3), DUR (s per run, 10), RATE (1000), ROUTER_DIR (models/default).
+# Environment: ROUNDS (3), DUR (s per run, 10), RATE (1000), ROUTER_DIR (models/default),
+# AUDIT_DURABILITY (both gateways' `audit.durability`; default queued).
 # Expects the release build (`cargo build --release -p serve --bin serve --examples`).
 set -euo pipefail
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -38,6 +39,9 @@ PIDS+=($!)
 start_gateway() { # binary port
   "$EX/bench_artifact" config --router-dir "$ROUTER" --upstream "http://127.0.0.1:$STUB/v1" \
     --log-dir "$WORK/decisions-$2" --listen "127.0.0.1:$2" > "$WORK/gateway-$2.toml"
+  if [[ -n "${AUDIT_DURABILITY:-}" ]]; then
+    sed -i "/^\[audit\]/a durability = \"$AUDIT_DURABILITY\"" "$WORK/gateway-$2.toml"
+  fi
   "$1" --config "$WORK/gateway-$2.toml" > "$WORK/gateway-$2.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do
@@ -54,7 +58,7 @@ start_gateway "$SERVE_B" 18193
 run() { # loadgen url → p50 p99 p999 (tab-separated)
   "$1" --url "$2" --rate "$RATE" --duration "$DUR" --warmup 2 --json | jq -r '[.p50_ms, .p99_ms, .p999_ms] | @tsv'
 }
-echo "# fixed rate $RATE req/s, $DUR s per run; A: $LG_A + $SERVE_A; B: $LG_B + $SERVE_B; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "# fixed rate $RATE req/s, $DUR s per run; A: $LG_A + $SERVE_A; B: $LG_B + $SERVE_B; audit durability ${AUDIT_DURABILITY:-queued}; $(date -u +%Y-%m-%dT%H:%MZ)"
 printf 'round\twhich\tdirect p50\tp99\tp99.9\tserve p50\tp99\tp99.9\tadded p99\n'
 for r in $(seq "$ROUNDS"); do
   for which in A B; do

@@ -13,7 +13,10 @@
 //! it busy rather than parked: queueing a record then costs no wake-up (a futex call and
 //! a context switch per record, measurable at thousands of requests per second);
 //! the file is fsynced every `fsync_interval_ms` while dirty, on rotation and on
-//! shutdown, so a crash of the machine loses at most that interval.
+//! shutdown, so a crash of the machine loses at most that interval. The periodic fsync
+//! runs on a second thread ([`Syncer`]) on a duplicate of the file's descriptor: an fsync
+//! of a second's records can take milliseconds, and the writer must not stop writing (and,
+//! under `written`, acknowledging) meanwhile.
 //!
 //! With `audit.durability = "written"` or `"synced"` a record may carry an
 //! acknowledgement: the writer answers it once the batch holding the record has been
@@ -68,6 +71,8 @@ pub struct Writer {
     current: Option<Current>,
     dirty: bool,
     last_sync: Instant,
+    /// Runs the periodic fsyncs.
+    syncer: Syncer,
     /// The line being serialised, reused between records.
     line: Vec<u8>,
     /// Wait [`BATCH_WINDOW`] between batches (only when no response waits for the writer).
@@ -95,6 +100,7 @@ impl Writer {
             current: None,
             dirty: false,
             last_sync: Instant::now(),
+            syncer: Syncer::start()?,
             line: Vec::with_capacity(16 * 1024),
             batch_window: (durability == Durability::Queued).then_some(BATCH_WINDOW),
             sync_acked: durability == Durability::Synced,
@@ -224,18 +230,79 @@ impl Writer {
                 let path = self.current.as_ref().map(|c| c.path.display().to_string());
                 tracing::error!(error = %e, file = ?path, "decision log write failed");
             }
-            if self.dirty
-                && self.last_sync.elapsed() >= self.fsync_interval
-                && let Err(e) = self.sync()
-            {
-                tracing::error!(error = %e, "decision log fsync failed");
+            if self.dirty && self.last_sync.elapsed() >= self.fsync_interval {
+                self.sync_in_background();
             }
+        }
+    }
+
+    /// Hands the periodic fsync of what has been written so far to the [`Syncer`]; if it
+    /// is still busy with the previous one, the file stays dirty and the next tick retries.
+    fn sync_in_background(&mut self) {
+        let Some(c) = self.current.as_mut() else {
+            return;
+        };
+        if let Err(e) = c.out.flush() {
+            tracing::error!(error = %e, "decision log write failed");
+            return;
+        }
+        match c.out.get_ref().try_clone() {
+            Ok(file) => {
+                if self.syncer.submit(file) {
+                    self.dirty = false;
+                    self.last_sync = Instant::now();
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "decision log fsync failed"),
         }
     }
 
     fn finish(&mut self) {
         if let Err(e) = self.sync() {
             tracing::error!(error = %e, "decision log final flush failed");
+        }
+        self.syncer.stop();
+    }
+}
+
+/// The thread that runs the periodic fsyncs, one at a time, on duplicated descriptors.
+struct Syncer {
+    tx: Option<std::sync::mpsc::SyncSender<File>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start() -> std::io::Result<Syncer> {
+        // Room for one fsync waiting besides the one running; more are refused (and retried
+        // on a later tick): there is no point in queueing fsyncs of the same file.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<File>(1);
+        let thread = std::thread::Builder::new()
+            .name("arbiter-audit-sync".into())
+            .spawn(move || {
+                for file in rx {
+                    if let Err(e) = file.sync_data() {
+                        tracing::error!(error = %e, "decision log fsync failed");
+                    }
+                }
+            })?;
+        Ok(Syncer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues an fsync of `file`; false when one is already waiting.
+    fn submit(&self, file: File) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.try_send(file).is_ok())
+    }
+
+    /// Waits for the fsync in progress, if any, and stops the thread.
+    fn stop(&mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("decision log fsync thread panicked");
         }
     }
 }
