@@ -160,8 +160,8 @@ pub enum Durability {
     /// can lose the records of the last few milliseconds.
     #[default]
     Queued,
-    /// The writer has handed the record to the OS (`write`) before the response head is
-    /// sent: after a process crash every response that carried a decision id has its
+    /// The handler writes the record to the OS itself (`write`) before the response head
+    /// is sent: after a process crash every response that carried a decision id has its
     /// record (a stream's is written as `pending` before its first byte).
     Written,
     /// As `written`, and the file has been fsynced: also survives a machine crash.

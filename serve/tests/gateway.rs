@@ -971,10 +971,21 @@ fn logged_lines(h: &Harness, id: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn written_durability_puts_the_record_on_disk_before_the_answer() {
+    records_precede_answers("written").await;
+}
+
+#[tokio::test]
+async fn synced_durability_puts_the_record_on_disk_before_the_answer() {
+    records_precede_answers("synced").await;
+}
+
+/// Under a strict `audit.durability`, every answer's record is in the file when the
+/// answer's head arrives.
+async fn records_precede_answers(durability: &str) {
     let h = Harness::start_with(|c| {
         c.replace(
             "fsync_interval_ms = 50",
-            "fsync_interval_ms = 50\ndurability = \"written\"",
+            &format!("fsync_interval_ms = 50\ndurability = \"{durability}\""),
         )
     })
     .await;
@@ -1025,7 +1036,9 @@ async fn written_durability_puts_the_record_on_disk_before_the_answer() {
 
     let metrics = get_text(h.url("/metrics")).await;
     assert!(
-        metrics.contains("arbiter_audit_records_total{result=\"written\"} 13"),
+        metrics.contains(&format!(
+            "arbiter_audit_records_total{{result=\"{durability}\"}} 13"
+        )),
         "10 chats, 1 route, 1 no-candidate and 1 pending stream line: {metrics}"
     );
     h.gateway.stop().await;

@@ -15,33 +15,29 @@
 //! the file is fsynced every `fsync_interval_ms` while dirty, on rotation and on
 //! shutdown, so a crash of the machine loses at most that interval. The periodic fsync
 //! runs on a second thread ([`Syncer`]) on a duplicate of the file's descriptor: an fsync
-//! of a second's records can take milliseconds, and the writer must not stop writing (and,
-//! under `written`, acknowledging) meanwhile.
+//! of a second's records can take milliseconds, and the writer must not stop meanwhile.
 //!
-//! With `audit.durability = "written"` or `"synced"` a record may carry an
-//! acknowledgement: the writer answers it once the batch holding the record has been
-//! handed to the OS (and, for `synced`, fsynced), and the handler sends its response only
-//! then. The writer does not wait [`BATCH_WINDOW`] between batches in those modes, since
-//! every waiting response would pay for it.
+//! The open file is a [`LogFile`] behind a mutex, so that with `audit.durability =
+//! "written"` or `"synced"` a request handler can append its own record before it
+//! answers (`AuditLog::commit`): a handler waiting for the writer thread would pay two
+//! cross-thread wake-ups, milliseconds at the tail on a busy machine. The writer thread
+//! serialises its batch before taking the lock, so a handler waits at most for one
+//! batch's `write`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::record::DecisionRecord;
-use crate::config::Durability;
-
-/// Answers a record's acknowledgement: `Ok` once it is written (and fsynced, for
-/// `synced`), or the error that kept it from the file.
-pub type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 /// A message to the writer thread.
 #[derive(Debug)]
 pub enum WriterMsg {
-    /// Append a record; answer the acknowledgement, if any, once it is durable.
-    Record(std::sync::Arc<DecisionRecord>, Option<Ack>),
+    /// Append a record.
+    Record(Arc<DecisionRecord>),
     /// Flush and fsync, then signal.
     Flush(tokio::sync::oneshot::Sender<()>),
     /// Flush, fsync and stop.
@@ -56,14 +52,31 @@ pub const FILE_PREFIX: &str = "decisions-";
 /// Suffix of log files.
 pub const FILE_SUFFIX: &str = ".jsonl";
 
+/// Writes `record` as one JSON line, newline included, into `out` (cleared first).
+pub fn serialize_line(record: &DecisionRecord, out: &mut Vec<u8>) -> std::io::Result<()> {
+    out.clear();
+    serde_json::to_writer(&mut *out, record).map_err(std::io::Error::other)?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// The log file shared by the writer thread and, under `written`/`synced`, the handlers.
+pub type SharedFile = Arc<Mutex<LogFile>>;
+
+/// Locks the shared file; a panic while it was held leaves whole lines behind (each
+/// append is one buffered `write_all`), so the file is used as it is.
+pub fn lock(file: &SharedFile) -> MutexGuard<'_, LogFile> {
+    file.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct Current {
     path: PathBuf,
     out: BufWriter<File>,
     bytes: u64,
 }
 
-/// The writer's state; `run` is the thread's body.
-pub struct Writer {
+/// The open log file: appends whole lines (rotating by size), flushes to the OS, fsyncs.
+pub struct LogFile {
     dir: PathBuf,
     max_file_bytes: u64,
     fsync_interval: Duration,
@@ -73,26 +86,17 @@ pub struct Writer {
     last_sync: Instant,
     /// Runs the periodic fsyncs.
     syncer: Syncer,
-    /// The line being serialised, reused between records.
-    line: Vec<u8>,
-    /// Wait [`BATCH_WINDOW`] between batches (only when no response waits for the writer).
-    batch_window: Option<Duration>,
-    /// fsync a batch that holds an acknowledged record before answering it.
-    sync_acked: bool,
-    /// Acknowledgements of the batch being written.
-    acks: Vec<Ack>,
 }
 
-impl Writer {
+impl LogFile {
     /// Prepares the directory (created if missing) and opens the first file.
     pub fn open(
         dir: &Path,
         max_file_bytes: u64,
         fsync_interval: Duration,
-        durability: Durability,
-    ) -> std::io::Result<Writer> {
+    ) -> std::io::Result<LogFile> {
         std::fs::create_dir_all(dir)?;
-        let mut w = Writer {
+        let mut f = LogFile {
             dir: dir.to_path_buf(),
             max_file_bytes,
             fsync_interval,
@@ -101,13 +105,9 @@ impl Writer {
             dirty: false,
             last_sync: Instant::now(),
             syncer: Syncer::start()?,
-            line: Vec::with_capacity(16 * 1024),
-            batch_window: (durability == Durability::Queued).then_some(BATCH_WINDOW),
-            sync_acked: durability == Durability::Synced,
-            acks: Vec::new(),
         };
-        w.rotate()?;
-        Ok(w)
+        f.rotate()?;
+        Ok(f)
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {
@@ -133,11 +133,10 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, record: &DecisionRecord) -> std::io::Result<()> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, record).map_err(std::io::Error::other)?;
-        self.line.push(b'\n');
-        let len = self.line.len() as u64;
+    /// Appends one line (from [`serialize_line`]) to the buffer, rotating first when the
+    /// file would pass `max_file_bytes`.
+    pub fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
+        let len = line.len() as u64;
         if self
             .current
             .as_ref()
@@ -146,21 +145,23 @@ impl Writer {
             self.rotate()?;
         }
         if let Some(c) = self.current.as_mut() {
-            c.out.write_all(&self.line)?;
+            c.out.write_all(line)?;
             c.bytes += len;
             self.dirty = true;
         }
         Ok(())
     }
 
-    fn flush_to_os(&mut self) -> std::io::Result<()> {
+    /// Hands the buffered lines to the OS (a process crash no longer loses them).
+    pub fn flush_to_os(&mut self) -> std::io::Result<()> {
         if let Some(c) = self.current.as_mut() {
             c.out.flush()?;
         }
         Ok(())
     }
 
-    fn sync(&mut self) -> std::io::Result<()> {
+    /// Flushes and fsyncs the current file (a machine crash no longer loses its lines).
+    pub fn sync(&mut self) -> std::io::Result<()> {
         if let Some(c) = self.current.as_mut() {
             c.out.flush()?;
             if self.dirty {
@@ -172,67 +173,15 @@ impl Writer {
         Ok(())
     }
 
-    /// The thread body: runs until `Shutdown` or until every sender is gone.
-    pub fn run(mut self, rx: Receiver<WriterMsg>) {
-        loop {
-            let msg = rx.recv_timeout(self.fsync_interval);
-            let result = match msg {
-                Ok(WriterMsg::Record(record, ack)) => {
-                    let mut res = self.write(&record);
-                    self.acks.extend(ack);
-                    // Drain what is already queued before one flush to the OS.
-                    let mut stop = false;
-                    loop {
-                        match rx.try_recv() {
-                            Ok(WriterMsg::Record(r, ack)) => {
-                                res = res.and(self.write(&r));
-                                self.acks.extend(ack);
-                            }
-                            Ok(WriterMsg::Flush(ack)) => {
-                                res = res.and(self.sync());
-                                let _ = ack.send(());
-                            }
-                            Ok(WriterMsg::Shutdown) => {
-                                stop = true;
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    res = res.and(self.flush_to_os());
-                    if self.sync_acked && !self.acks.is_empty() {
-                        res = res.and(self.sync());
-                    }
-                    for ack in self.acks.drain(..) {
-                        let _ = ack.send(res.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-                    }
-                    if stop {
-                        self.finish();
-                        return;
-                    }
-                    if let Some(window) = self.batch_window {
-                        std::thread::sleep(window);
-                    }
-                    res
-                }
-                Ok(WriterMsg::Flush(ack)) => {
-                    let res = self.sync();
-                    let _ = ack.send(());
-                    res
-                }
-                Ok(WriterMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                    self.finish();
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => Ok(()),
-            };
-            if let Err(e) = result {
-                let path = self.current.as_ref().map(|c| c.path.display().to_string());
-                tracing::error!(error = %e, file = ?path, "decision log write failed");
-            }
-            if self.dirty && self.last_sync.elapsed() >= self.fsync_interval {
-                self.sync_in_background();
-            }
+    /// The file being written.
+    pub fn path(&self) -> Option<&Path> {
+        self.current.as_ref().map(|c| c.path.as_path())
+    }
+
+    /// Starts the periodic fsync when one is due.
+    fn sync_if_due(&mut self) {
+        if self.dirty && self.last_sync.elapsed() >= self.fsync_interval {
+            self.sync_in_background();
         }
     }
 
@@ -262,6 +211,117 @@ impl Writer {
             tracing::error!(error = %e, "decision log final flush failed");
         }
         self.syncer.stop();
+    }
+}
+
+/// The writer thread's state; `run` is the thread's body.
+pub struct Writer {
+    file: SharedFile,
+    fsync_interval: Duration,
+    /// The batch's lines, serialised before the file is locked.
+    batch: Vec<u8>,
+    /// Where each line of `batch` ends.
+    ends: Vec<usize>,
+}
+
+impl Writer {
+    /// A writer appending to `file`, waking at least every `fsync_interval` to fsync.
+    pub fn new(file: SharedFile, fsync_interval: Duration) -> Writer {
+        Writer {
+            file,
+            fsync_interval,
+            batch: Vec::with_capacity(64 * 1024),
+            ends: Vec::new(),
+        }
+    }
+
+    /// Serialises a record onto the batch; one that cannot be serialised is reported
+    /// and left out (the others are still written).
+    fn take(&mut self, record: &DecisionRecord) {
+        let start = self.batch.len();
+        match serde_json::to_writer(&mut self.batch, record) {
+            Ok(()) => {
+                self.batch.push(b'\n');
+                self.ends.push(self.batch.len());
+            }
+            Err(e) => {
+                self.batch.truncate(start);
+                tracing::error!(error = %e, id = %record.id, "decision record could not be serialised");
+            }
+        }
+    }
+
+    /// Appends the batch and hands it to the OS.
+    fn write_batch(&mut self, file: &mut LogFile) -> std::io::Result<()> {
+        let mut res = Ok(());
+        let mut start = 0;
+        for &end in &self.ends {
+            res = res.and(file.append(&self.batch[start..end]));
+            start = end;
+        }
+        self.batch.clear();
+        self.ends.clear();
+        res.and(file.flush_to_os())
+    }
+
+    /// The thread body: runs until `Shutdown` or until every sender is gone.
+    pub fn run(mut self, rx: Receiver<WriterMsg>) {
+        loop {
+            let msg = rx.recv_timeout(self.fsync_interval);
+            let file = Arc::clone(&self.file);
+            match msg {
+                Ok(WriterMsg::Record(record)) => {
+                    self.take(&record);
+                    // Drain what is already queued before one flush to the OS.
+                    let mut flushes = Vec::new();
+                    let mut stop = false;
+                    loop {
+                        match rx.try_recv() {
+                            Ok(WriterMsg::Record(r)) => self.take(&r),
+                            Ok(WriterMsg::Flush(ack)) => flushes.push(ack),
+                            Ok(WriterMsg::Shutdown) => {
+                                stop = true;
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let mut file = lock(&file);
+                    let mut res = self.write_batch(&mut file);
+                    if !flushes.is_empty() {
+                        res = res.and(file.sync());
+                        for ack in flushes {
+                            let _ = ack.send(());
+                        }
+                    }
+                    report(res, &file);
+                    if stop {
+                        file.finish();
+                        return;
+                    }
+                    file.sync_if_due();
+                    drop(file);
+                    std::thread::sleep(BATCH_WINDOW);
+                }
+                Ok(WriterMsg::Flush(ack)) => {
+                    let mut file = lock(&file);
+                    let res = file.sync();
+                    let _ = ack.send(());
+                    report(res, &file);
+                }
+                Ok(WriterMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    lock(&file).finish();
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => lock(&file).sync_if_due(),
+            }
+        }
+    }
+}
+
+fn report(result: std::io::Result<()>, file: &LogFile) {
+    if let Err(e) = result {
+        tracing::error!(error = %e, file = ?file.path(), "decision log write failed");
     }
 }
 
