@@ -10,7 +10,8 @@
 #   SERVE_A=/tmp/serve-baseline bench/ab_fixed_rate.sh          # baseline vs current gateway
 #
 # Environment: ROUNDS (3), DUR (s per run, 10), RATE (1000), ROUTER_DIR (models/default),
-# AUDIT_DURABILITY (both gateways' `audit.durability`; default queued).
+# AUDIT_DURABILITY (both gateways' `audit.durability`; default queued), DURABILITY_A and
+# DURABILITY_B (one side's, overriding it: the same build in two modes).
 # Expects the release build (`cargo build --release -p serve --bin serve --examples`).
 set -euo pipefail
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -36,11 +37,11 @@ trap cleanup EXIT
 
 "$EX/bench_stub_upstream" --listen "127.0.0.1:$STUB" --latency-ms 0 --threads 1 > "$WORK/stub.log" 2>&1 &
 PIDS+=($!)
-start_gateway() { # binary port
+start_gateway() { # binary port durability
   "$EX/bench_artifact" config --router-dir "$ROUTER" --upstream "http://127.0.0.1:$STUB/v1" \
     --log-dir "$WORK/decisions-$2" --listen "127.0.0.1:$2" > "$WORK/gateway-$2.toml"
-  if [[ -n "${AUDIT_DURABILITY:-}" ]]; then
-    sed -i "/^\[audit\]/a durability = \"$AUDIT_DURABILITY\"" "$WORK/gateway-$2.toml"
+  if [[ -n "$3" ]]; then
+    sed -i "/^\[audit\]/a durability = \"$3\"" "$WORK/gateway-$2.toml"
   fi
   "$1" --config "$WORK/gateway-$2.toml" > "$WORK/gateway-$2.log" 2>&1 &
   PIDS+=($!)
@@ -52,13 +53,15 @@ start_gateway() { # binary port
   echo "gateway on port $2 did not start" >&2
   exit 1
 }
-start_gateway "$SERVE_A" 18192
-start_gateway "$SERVE_B" 18193
+DURABILITY_A=${DURABILITY_A:-${AUDIT_DURABILITY:-}}
+DURABILITY_B=${DURABILITY_B:-${AUDIT_DURABILITY:-}}
+start_gateway "$SERVE_A" 18192 "$DURABILITY_A"
+start_gateway "$SERVE_B" 18193 "$DURABILITY_B"
 
 run() { # loadgen url → p50 p99 p999 (tab-separated)
   "$1" --url "$2" --rate "$RATE" --duration "$DUR" --warmup 2 --json | jq -r '[.p50_ms, .p99_ms, .p999_ms] | @tsv'
 }
-echo "# fixed rate $RATE req/s, $DUR s per run; A: $LG_A + $SERVE_A; B: $LG_B + $SERVE_B; audit durability ${AUDIT_DURABILITY:-queued}; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "# fixed rate $RATE req/s, $DUR s per run; A: $LG_A + $SERVE_A; B: $LG_B + $SERVE_B; audit durability A: ${DURABILITY_A:-queued}, B: ${DURABILITY_B:-queued}; $(date -u +%Y-%m-%dT%H:%MZ)"
 printf 'round\twhich\tdirect p50\tp99\tp99.9\tserve p50\tp99\tp99.9\tadded p99\n'
 for r in $(seq "$ROUNDS"); do
   for which in A B; do
