@@ -228,6 +228,41 @@ fn read_log(dir: &Path) -> (HashSet<String>, usize) {
     (ids, torn)
 }
 
+/// A stub upstream, a synthetic router and a gateway config (with `audit_extra` in its
+/// `[audit]` section) in a temporary directory.
+struct Setup {
+    _stub: StubUpstream,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    log_dir: PathBuf,
+}
+
+impl Setup {
+    async fn new(tasks: &mut tokio::task::JoinSet<()>, audit_extra: &str) -> Setup {
+        let stub = StubUpstream::start("stub", tasks).await;
+        let dir = tempfile::tempdir().unwrap();
+        let router_dir = dir.path().join("router");
+        let log_dir = dir.path().join("decisions");
+        let manifest = artifact::write_synthetic_router(&router_dir).unwrap();
+        let config = dir.path().join("gateway.toml");
+        let toml = artifact::gateway_config_toml(
+            &manifest,
+            &router_dir,
+            &stub.base_url,
+            &log_dir,
+            "127.0.0.1:0",
+            audit_extra,
+        );
+        std::fs::write(&config, toml).unwrap();
+        Setup {
+            _stub: stub,
+            _dir: dir,
+            config,
+            log_dir,
+        }
+    }
+}
+
 fn log_dir_files(dir: &Path) -> Vec<PathBuf> {
     serve::audit::writer::log_files(dir)
 }
@@ -235,21 +270,12 @@ fn log_dir_files(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_loses_at_most_the_queue_and_a_torn_tail_is_tolerated() {
     let mut tasks = tokio::task::JoinSet::new();
-    let stub = StubUpstream::start("stub", &mut tasks).await;
-    let dir = tempfile::tempdir().unwrap();
-    let router_dir = dir.path().join("router");
-    let log_dir = dir.path().join("decisions");
-    let manifest = artifact::write_synthetic_router(&router_dir).unwrap();
-    let config = dir.path().join("gateway.toml");
-    let toml = artifact::gateway_config_toml(
-        &manifest,
-        &router_dir,
-        &stub.base_url,
-        &log_dir,
-        "127.0.0.1:0",
+    let setup = Setup::new(
+        &mut tasks,
         &format!("fsync_interval_ms = 50\nqueue_capacity = {QUEUE_CAPACITY}"),
-    );
-    std::fs::write(&config, toml).unwrap();
+    )
+    .await;
+    let (config, log_dir) = (setup.config.clone(), setup.log_dir.clone());
 
     // 1. Load, a quiet moment, more load, and SIGKILL in the middle of it.
     let mut serve = Serve::start(&config);
@@ -418,21 +444,12 @@ async fn kill9_loses_at_most_the_queue_and_a_torn_tail_is_tolerated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_with_written_durability_loses_no_answered_record() {
     let mut tasks = tokio::task::JoinSet::new();
-    let stub = StubUpstream::start("stub", &mut tasks).await;
-    let dir = tempfile::tempdir().unwrap();
-    let router_dir = dir.path().join("router");
-    let log_dir = dir.path().join("decisions");
-    let manifest = artifact::write_synthetic_router(&router_dir).unwrap();
-    let config = dir.path().join("gateway.toml");
-    let toml = artifact::gateway_config_toml(
-        &manifest,
-        &router_dir,
-        &stub.base_url,
-        &log_dir,
-        "127.0.0.1:0",
+    let setup = Setup::new(
+        &mut tasks,
         "fsync_interval_ms = 50\ndurability = \"written\"",
-    );
-    std::fs::write(&config, toml).unwrap();
+    )
+    .await;
+    let (config, log_dir) = (setup.config.clone(), setup.log_dir.clone());
 
     let mut serve = Serve::start(&config);
     let stop = Arc::new(AtomicBool::new(false));

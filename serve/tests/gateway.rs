@@ -931,16 +931,7 @@ async fn a_client_leaving_mid_stream_is_recorded_and_frees_its_permit() {
         .script([Behavior::StallMidStream(Duration::from_millis(1500))]);
     let mut body = chat("big", "x");
     body["stream"] = json!(true);
-    let mut resp = client()
-        .post(h.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let id = resp.headers()["x-arbiter-decision-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let (mut resp, id) = open_stream(&h, &body).await;
     let first = resp.chunk().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
     drop(resp);
@@ -951,16 +942,33 @@ async fn a_client_leaving_mid_stream_is_recorded_and_frees_its_permit() {
     h.gateway.stop().await;
 }
 
+/// Starts a streamed chat request; returns the response (head read) and its decision id.
+async fn open_stream(h: &Harness, body: &Value) -> (reqwest::Response, String) {
+    let resp = client()
+        .post(h.url("/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let id = resp.headers()["x-arbiter-decision-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (resp, id)
+}
+
 /// The lines of the decision log that belong to `id`, oldest first, without waiting for
-/// the writer.
+/// the writer (whose append may be in progress: the text after the last newline is not a
+/// line yet).
 fn logged_lines(h: &Harness, id: &str) -> Vec<Value> {
     let mut files = serve::audit::writer::log_files(h.log_dir.path());
     files.reverse();
     files
         .iter()
         .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
+            let text = std::fs::read_to_string(f).unwrap();
+            let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+            whole
                 .lines()
                 .map(|l| serde_json::from_str::<Value>(l).unwrap())
                 .collect::<Vec<_>>()
@@ -1011,16 +1019,7 @@ async fn records_precede_answers(durability: &str) {
     // A stream: a `pending` line before its first byte, the final line when it ends.
     let mut body = chat("auto", "prove it");
     body["stream"] = json!(true);
-    let resp = client()
-        .post(h.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let id = resp.headers()["x-arbiter-decision-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let (resp, id) = open_stream(&h, &body).await;
     // (The stub's stream is short: its final line may already follow.)
     let at_head = logged_lines(&h, &id);
     assert!(!at_head.is_empty(), "written before the head");
