@@ -28,7 +28,7 @@ pub enum SubmitError {
     QueueFull,
     /// The log has been shut down.
     Closed,
-    /// The writer could not write the record (it logs the I/O error).
+    /// The record could not be written to the file (the I/O error is logged).
     WriteFailed,
 }
 
