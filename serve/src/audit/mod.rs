@@ -90,13 +90,12 @@ impl Recent {
 impl AuditLog {
     /// Opens the log directory and starts the writer thread.
     pub fn open(cfg: &AuditConfig) -> std::io::Result<AuditLog> {
-        let fsync_interval = Duration::from_millis(cfg.fsync_interval_ms.max(1));
         let file = Arc::new(Mutex::new(LogFile::open(
             &cfg.dir,
             cfg.max_file_bytes,
-            fsync_interval,
+            Duration::from_millis(cfg.fsync_interval_ms.max(1)),
         )?));
-        let writer = Writer::new(Arc::clone(&file), fsync_interval);
+        let writer = Writer::new(Arc::clone(&file));
         let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_capacity.max(1));
         let thread = std::thread::Builder::new()
             .name("arbiter-audit".into())
@@ -220,7 +219,8 @@ fn append_now(
     record: &DecisionRecord,
     line: &mut Vec<u8>,
 ) -> std::io::Result<()> {
-    writer::serialize_line(record, line)?;
+    line.clear();
+    writer::push_line(record, line)?;
     let mut file = writer::lock(file);
     file.append(line)?;
     file.flush_to_os()

@@ -52,12 +52,20 @@ pub const FILE_PREFIX: &str = "decisions-";
 /// Suffix of log files.
 pub const FILE_SUFFIX: &str = ".jsonl";
 
-/// Writes `record` as one JSON line, newline included, into `out` (cleared first).
-pub fn serialize_line(record: &DecisionRecord, out: &mut Vec<u8>) -> std::io::Result<()> {
-    out.clear();
-    serde_json::to_writer(&mut *out, record).map_err(std::io::Error::other)?;
-    out.push(b'\n');
-    Ok(())
+/// Appends `record` to `out` as one JSON line, newline included; on error `out` is left
+/// as it was.
+pub fn push_line(record: &DecisionRecord, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let start = out.len();
+    match serde_json::to_writer(&mut *out, record) {
+        Ok(()) => {
+            out.push(b'\n');
+            Ok(())
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(std::io::Error::other(e))
+        }
+    }
 }
 
 /// The log file shared by the writer thread and, under `written`/`synced`, the handlers.
@@ -133,7 +141,7 @@ impl LogFile {
         }
     }
 
-    /// Appends one line (from [`serialize_line`]) to the buffer, rotating first when the
+    /// Appends one line (from [`push_line`]) to the buffer, rotating first when the
     /// file would pass `max_file_bytes`.
     pub fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
         let len = line.len() as u64;
@@ -217,6 +225,7 @@ impl LogFile {
 /// The writer thread's state; `run` is the thread's body.
 pub struct Writer {
     file: SharedFile,
+    /// The file's fsync interval: the longest the thread sleeps without looking at it.
     fsync_interval: Duration,
     /// The batch's lines, serialised before the file is locked.
     batch: Vec<u8>,
@@ -225,8 +234,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A writer appending to `file`, waking at least every `fsync_interval` to fsync.
-    pub fn new(file: SharedFile, fsync_interval: Duration) -> Writer {
+    /// A writer appending to `file`, waking at least once per the file's fsync interval.
+    pub fn new(file: SharedFile) -> Writer {
+        let fsync_interval = lock(&file).fsync_interval;
         Writer {
             file,
             fsync_interval,
@@ -238,14 +248,9 @@ impl Writer {
     /// Serialises a record onto the batch; one that cannot be serialised is reported
     /// and left out (the others are still written).
     fn take(&mut self, record: &DecisionRecord) {
-        let start = self.batch.len();
-        match serde_json::to_writer(&mut self.batch, record) {
-            Ok(()) => {
-                self.batch.push(b'\n');
-                self.ends.push(self.batch.len());
-            }
+        match push_line(record, &mut self.batch) {
+            Ok(()) => self.ends.push(self.batch.len()),
             Err(e) => {
-                self.batch.truncate(start);
                 tracing::error!(error = %e, id = %record.id, "decision record could not be serialised");
             }
         }
