@@ -26,14 +26,7 @@ RATE=${RATE:-1000}
 ROUTER=${ROUTER_DIR:-models/default}
 STUB=18191
 
-WORK=$(mktemp -d -t arbiter-ab.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+source bench/work_dir.sh
 
 "$EX/bench_stub_upstream" --listen "127.0.0.1:$STUB" --latency-ms 0 --threads 1 > "$WORK/stub.log" 2>&1 &
 PIDS+=($!)

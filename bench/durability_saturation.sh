@@ -15,16 +15,9 @@ cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 VARIANTS=${VARIANTS:-"written:1:1000 written:2:1000 queued:2:1000 written:2:3600000"}
 DURATION=${DURATION:-8}
 EX=target/release/examples
-WORK=$(mktemp -d -t arbiter-durability.XXXXXX)
-GW=
+source bench/work_dir.sh
 "$EX/bench_stub_upstream" --listen 127.0.0.1:18291 --threads 1 > "$WORK/stub.log" 2>&1 &
-STUB=$!
-cleanup() {
-  kill "$STUB" $GW 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+PIDS+=($!)
 echo "# wrk -c16 -d${DURATION}s, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
 for variant in $VARIANTS; do
   IFS=: read -r mode threads fsync <<<"$variant"
@@ -39,10 +32,10 @@ for variant in $VARIANTS; do
   printf '\n[server]\nthreads = %s\n' "$threads" >> "$WORK/gateway.toml"
   target/release/serve --config "$WORK/gateway.toml" > "$WORK/gateway.log" 2>&1 &
   GW=$!
+  PIDS+=($GW)
   for _ in $(seq 100); do curl -sf http://127.0.0.1:18292/readyz >/dev/null && break; sleep 0.1; done
   r=$(wrk -t1 -c16 -d"${DURATION}s" --timeout 10s -s bench/wrk_post.lua http://127.0.0.1:18292/v1/chat/completions | tail -n 1)
   echo "durability $mode, threads $threads, fsync_interval_ms $fsync: $(jq -r '"\(.requests / (.duration_us / 1e6) | floor) req/s, p50 \(.p50_us / 1000) ms, p99 \(.p99_us / 1000) ms"' <<<"$r")"
   kill "$GW"
   wait "$GW" 2>/dev/null || true
-  GW=
 done

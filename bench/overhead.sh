@@ -46,14 +46,7 @@ fi
 command -v jq >/dev/null || { apt-get install -y jq >&2 || { apt-get update >&2 && apt-get install -y jq >&2; }; }
 command -v socat >/dev/null || { apt-get install -y socat >&2 || { apt-get update >&2 && apt-get install -y socat >&2; }; }
 
-WORK=$(mktemp -d -t arbiter-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+source bench/work_dir.sh
 
 if [[ -n "${ROUTER_DIR:-}" ]]; then
   ROUTER="$ROUTER_DIR"
