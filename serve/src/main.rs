@@ -130,6 +130,9 @@ async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
+    // Before the port opens: a SIGHUP or SIGTERM sent as soon as the gateway answers must
+    // not meet the default action, which ends the process.
+    let handlers = install_signal_handlers();
     let result = match config.server.mode {
         ServerMode::Shared => {
             let listener = tokio::net::TcpListener::bind(config.listen)
@@ -139,7 +142,7 @@ async fn run(
                 "listening on http://{} (one runtime, {threads} workers)",
                 listener.local_addr()?
             );
-            tasks.spawn(signals(Arc::clone(&state), shutdown.clone()));
+            tasks.spawn(signals(handlers, Arc::clone(&state), shutdown.clone()));
             serve::serve(Arc::clone(&state), listener, drain).await
         }
         ServerMode::PerCore => {
@@ -148,7 +151,7 @@ async fn run(
                 "listening on http://{} ({threads} threads, one runtime each)",
                 server.local_addr()
             );
-            tasks.spawn(signals(Arc::clone(&state), shutdown.clone()));
+            tasks.spawn(signals(handlers, Arc::clone(&state), shutdown.clone()));
             let joined = tokio::task::spawn_blocking(move || server.join())
                 .await
                 .unwrap_or_else(|e| Err(std::io::Error::other(e)));
@@ -172,13 +175,23 @@ fn resolve_router_dir(dir: PathBuf) -> PathBuf {
     if fallback.exists() { fallback } else { dir }
 }
 
-/// SIGTERM / ctrl-c start the drain; SIGHUP reloads the router.
-async fn signals(state: Arc<AppState>, shutdown: CancellationToken) {
+/// SIGTERM and SIGHUP, registered (`None` when the OS refused).
+type SignalHandlers = Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>;
+
+fn install_signal_handlers() -> SignalHandlers {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup)) = (
+    match (
         signal(SignalKind::terminate()),
         signal(SignalKind::hangup()),
-    ) else {
+    ) {
+        (Ok(term), Ok(hup)) => Some((term, hup)),
+        _ => None,
+    }
+}
+
+/// SIGTERM / ctrl-c start the drain; SIGHUP reloads the router.
+async fn signals(handlers: SignalHandlers, state: Arc<AppState>, shutdown: CancellationToken) {
+    let Some((mut term, mut hup)) = handlers else {
         tracing::error!("cannot install signal handlers; use ctrl-c");
         let _ = tokio::signal::ctrl_c().await;
         shutdown.cancel();
