@@ -120,6 +120,7 @@ pub fn builtin_config(candidates: &[CandidateModel]) -> Config {
         audit: Default::default(),
         limits: Default::default(),
         breaker: Default::default(),
+        upstream: Default::default(),
         server: Default::default(),
         models,
     }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value};
+use tokio::time::Instant;
 
 use super::Provider;
 
@@ -37,12 +39,24 @@ pub fn use_thread_client(client: reqwest::Client) {
 /// A failed attempt, before any byte reached the client: the caller moves on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// `connect_error`, `timeout`, `http_error`, `bad_response`, `stream_error`.
+    /// `connect_error`, `timeout`, `http_error`, `bad_response`, `too_large`, `stream_error`.
     pub kind: &'static str,
     /// Upstream HTTP status, when it answered.
     pub status: Option<u16>,
-    /// Details (redacted of keys).
+    /// Details, redacted of every key and upstream URL.
     pub message: String,
+}
+
+impl Failure {
+    /// A failure whose message came (in part) from the upstream: redacted here, so that no
+    /// caller can forget to.
+    pub fn new(provider: &Provider, kind: &'static str, status: Option<u16>, message: &str) -> Failure {
+        Failure {
+            kind,
+            status,
+            message: provider.redact(message),
+        }
+    }
 }
 
 /// Upstream statuses that mean "try elsewhere": rate limits, server errors, and statuses
@@ -52,11 +66,12 @@ pub fn is_retryable(status: reqwest::StatusCode) -> bool {
 }
 
 /// Sends the body (with `model` set to the provider's name for it) and waits for the
-/// response head, within the provider's timeout.
+/// response head, until `deadline` (the attempt's start plus the provider's timeout).
 pub async fn send(
     client: &reqwest::Client,
     provider: &Provider,
     body: &Map<String, Value>,
+    deadline: Instant,
 ) -> Result<reqwest::Response, Failure> {
     let mut body = body.clone();
     body.insert(
@@ -69,19 +84,21 @@ pub async fn send(
     if let Some(key) = &provider.api_key {
         req = req.bearer_auth(key.expose());
     }
-    match tokio::time::timeout(provider.timeout, req.send()).await {
-        Err(_) => Err(Failure {
-            kind: "timeout",
-            status: None,
-            message: format!("no response within {:?}", provider.timeout),
-        }),
-        Ok(Err(e)) => Err(request_failure(provider, &e)),
+    match tokio::time::timeout_at(deadline, req.send()).await {
+        Err(_) => Err(Failure::new(
+            provider,
+            "timeout",
+            None,
+            &format!("no response within {:?}", provider.timeout),
+        )),
+        Ok(Err(e)) => Err(request_failure(provider, e)),
         Ok(Ok(resp)) => Ok(resp),
     }
 }
 
-/// Classifies a reqwest error.
-pub fn request_failure(provider: &Provider, e: &reqwest::Error) -> Failure {
+/// Classifies a reqwest error. Its URL is dropped (`without_url`): it names an internal
+/// upstream address, and some providers put keys in query strings.
+pub fn request_failure(provider: &Provider, e: reqwest::Error) -> Failure {
     let kind = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
@@ -89,13 +106,9 @@ pub fn request_failure(provider: &Provider, e: &reqwest::Error) -> Failure {
     } else {
         "stream_error"
     };
-    // `without_url` keeps query strings (which some providers use for keys) out of logs.
-    let message = provider.redact(&error_chain(e));
-    Failure {
-        kind,
-        status: e.status().map(|s| s.as_u16()),
-        message,
-    }
+    let status = e.status().map(|s| s.as_u16());
+    let e = e.without_url();
+    Failure::new(provider, kind, status, &error_chain(&e))
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -111,19 +124,80 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Reads a whole body within the provider's timeout.
+/// How much of an upstream error body is read: enough for its message, not a way to
+/// make the gateway buffer an unbounded answer.
+pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads a whole body, at most `upstream.max_body_bytes`, by `deadline` (the attempt's
+/// timeout counted from its start). A larger body fails the attempt as `too_large`
+/// without reading the rest (the connection is dropped, not drained).
 pub async fn read_body(
     provider: &Provider,
     resp: reqwest::Response,
-) -> Result<bytes::Bytes, Failure> {
-    match tokio::time::timeout(provider.timeout, resp.bytes()).await {
-        Err(_) => Err(Failure {
-            kind: "timeout",
-            status: None,
-            message: format!("response body not complete within {:?}", provider.timeout),
-        }),
-        Ok(Err(e)) => Err(request_failure(provider, &e)),
-        Ok(Ok(b)) => Ok(b),
+    deadline: Instant,
+) -> Result<Bytes, Failure> {
+    let max = provider.limits.max_body_bytes;
+    if let Some(len) = resp.content_length()
+        && len > max as u64
+    {
+        return Err(too_large(provider, max, Some(len)));
+    }
+    match read_capped(resp, max, deadline).await {
+        Read::Complete(bytes) => Ok(bytes),
+        Read::Truncated(_) => Err(too_large(provider, max, None)),
+        Read::TimedOut => Err(Failure::new(
+            provider,
+            "timeout",
+            None,
+            &format!("response body not complete within {:?}", provider.timeout),
+        )),
+        Read::Failed(e) => Err(request_failure(provider, e)),
+    }
+}
+
+/// The first [`MAX_ERROR_BODY_BYTES`] of an error body (whatever could be read by
+/// `deadline`: an error answer is reported with what arrived, never waited on for ever).
+pub async fn read_error_body(resp: reqwest::Response, deadline: Instant) -> Bytes {
+    match read_capped(resp, MAX_ERROR_BODY_BYTES, deadline).await {
+        Read::Complete(bytes) | Read::Truncated(bytes) => bytes,
+        Read::TimedOut | Read::Failed(_) => Bytes::new(),
+    }
+}
+
+fn too_large(provider: &Provider, max: usize, announced: Option<u64>) -> Failure {
+    let size = announced.map_or_else(|| "more".to_string(), |n| format!("{n} bytes,"));
+    Failure::new(
+        provider,
+        "too_large",
+        Some(200),
+        &format!("the upstream response is {size} over the {max}-byte limit (`upstream.max_body_bytes`)"),
+    )
+}
+
+enum Read {
+    Complete(Bytes),
+    /// More than the cap arrived: the first `cap` bytes.
+    Truncated(Bytes),
+    TimedOut,
+    Failed(reqwest::Error),
+}
+
+async fn read_capped(mut resp: reqwest::Response, cap: usize, deadline: Instant) -> Read {
+    let mut buf = BytesMut::new();
+    loop {
+        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Err(_) => return Read::TimedOut,
+            Ok(Err(e)) => return Read::Failed(e),
+            Ok(Ok(None)) => return Read::Complete(buf.freeze()),
+            Ok(Ok(Some(chunk))) => {
+                if buf.len() + chunk.len() > cap {
+                    let room = cap - buf.len();
+                    buf.extend_from_slice(&chunk[..room]);
+                    return Read::Truncated(buf.freeze());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
     }
 }
 
@@ -137,6 +211,7 @@ pub fn error_excerpt(provider: &Provider, body: &[u8]) -> String {
                 .and_then(|e| e.get("message").and_then(Value::as_str).map(str::to_string))
         })
         .unwrap_or_else(|| text.to_string());
+    // Redact before cutting: a cut through a key would leave its first half readable.
     let mut message = provider.redact(&message);
     if message.len() > 300 {
         let mut cut = 300;

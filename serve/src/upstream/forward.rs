@@ -66,6 +66,8 @@ pub struct StreamStart {
     first: Bytes,
     upstream: BoxStream<'static, reqwest::Result<Bytes>>,
     rewriter: SseRewriter,
+    /// The upstream already ended while the first event was awaited.
+    ended: bool,
     started: Instant,
 }
 
@@ -204,50 +206,59 @@ async fn attempt(
     include_usage: bool,
     started: Instant,
 ) -> Result<Answer, Failure> {
-    let resp = client::send(&upstreams.client, provider, body).await?;
+    // One deadline for the whole attempt: an upstream that trickles bytes cannot stretch it.
+    let deadline = started + provider.timeout;
+    let resp = client::send(&upstreams.client, provider, body, deadline).await?;
     let status = resp.status();
     if !status.is_success() {
-        let bytes = client::read_body(provider, resp).await.unwrap_or_default();
+        let bytes = client::read_error_body(resp, deadline).await;
         if client::is_retryable(status) {
-            return Err(Failure {
-                kind: "http_error",
-                status: Some(status.as_u16()),
-                message: format!(
+            return Err(Failure::new(
+                provider,
+                "http_error",
+                Some(status.as_u16()),
+                &format!(
                     "HTTP {}: {}",
                     status.as_u16(),
                     client::error_excerpt(provider, &bytes)
                 ),
-            });
+            ));
         }
-        let body = match serde_json::from_slice::<Value>(&bytes) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => serde_json::json!({"error": {
-                "message": client::error_excerpt(provider, &bytes),
-                "type": "upstream_error", "param": null, "code": status.as_u16().to_string(),
-            }}),
-        };
-        return Ok(Answer::Rejected {
-            provider: Arc::clone(provider),
-            status: status.as_u16(),
-            body,
-        });
+        return Ok(rejected(provider, status.as_u16(), &bytes));
     }
     if stream {
-        return start_stream(provider, resp, include_usage, started).await;
+        return start_stream(provider, resp, include_usage, deadline, started).await;
     }
-    let bytes = client::read_body(provider, resp).await?;
-    let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| Failure {
-        kind: "bad_response",
-        status: Some(status.as_u16()),
-        message: format!("upstream response is not JSON: {e}"),
+    let bytes = client::read_body(provider, resp, deadline).await?;
+    let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        Failure::new(
+            provider,
+            "bad_response",
+            Some(status.as_u16()),
+            &format!("upstream response is not JSON: {e}"),
+        )
     })?;
     let Value::Object(obj) = &mut value else {
-        return Err(Failure {
-            kind: "bad_response",
-            status: Some(status.as_u16()),
-            message: "upstream response is not a JSON object".into(),
-        });
+        return Err(Failure::new(
+            provider,
+            "bad_response",
+            Some(status.as_u16()),
+            "upstream response is not a JSON object",
+        ));
     };
+    if obj.get("error").is_some_and(|e| !e.is_null()) && !obj.contains_key("choices") {
+        // Some providers answer 200 with an error object: that is a failed attempt (and
+        // its text, which may echo the request's key, is redacted), not an answer.
+        return Err(Failure::new(
+            provider,
+            "bad_response",
+            Some(status.as_u16()),
+            &format!(
+                "upstream answered 200 with an error: {}",
+                client::error_excerpt(provider, &bytes)
+            ),
+        ));
+    }
     obj.insert("model".into(), Value::String(provider.model.clone()));
     let usage = obj.get("usage").and_then(Usage::from_json);
     Ok(Answer::Json {
@@ -257,52 +268,96 @@ async fn attempt(
     })
 }
 
+/// An upstream 4xx about the request itself, passed to the client: the upstream's JSON
+/// object redacted of every secret (it may repeat the request's headers), or an
+/// OpenAI-shaped error wrapping a redacted excerpt.
+fn rejected(provider: &Arc<Provider>, status: u16, bytes: &[u8]) -> Answer {
+    let body = match serde_json::from_slice::<Value>(bytes) {
+        Ok(mut v @ Value::Object(_)) => {
+            provider.redactor.json(&mut v);
+            v
+        }
+        _ => serde_json::json!({"error": {
+            "message": client::error_excerpt(provider, bytes),
+            "type": "upstream_error", "param": null, "code": status.to_string(),
+        }}),
+    };
+    Answer::Rejected {
+        provider: Arc::clone(provider),
+        status,
+        body,
+    }
+}
+
 async fn start_stream(
     provider: &Arc<Provider>,
     resp: reqwest::Response,
     include_usage: bool,
+    deadline: Instant,
     started: Instant,
 ) -> Result<Answer, Failure> {
     let mut upstream = resp.bytes_stream().boxed();
-    let mut rewriter = SseRewriter::new(&provider.model, include_usage);
+    let mut rewriter = SseRewriter::new(
+        &provider.model,
+        include_usage,
+        Arc::clone(&provider.redactor),
+        provider.limits.max_event_bytes,
+    );
     let mut first = Vec::new();
+    let mut ended = false;
     // Nothing has reached the client yet: wait for a first data event, so that a
-    // provider that fails now can still be replaced by the next one.
+    // provider that fails now can still be replaced by the next one. The deadline is
+    // the attempt's, not per read: bytes without an event boundary do not extend it.
     while rewriter.events == 0 {
-        match tokio::time::timeout(provider.timeout, upstream.next()).await {
+        match tokio::time::timeout_at(deadline, upstream.next()).await {
             Err(_) => {
-                return Err(Failure {
-                    kind: "timeout",
-                    status: Some(200),
-                    message: format!("no stream event within {:?}", provider.timeout),
-                });
+                return Err(Failure::new(
+                    provider,
+                    "timeout",
+                    Some(200),
+                    &format!("no stream event within {:?}", provider.timeout),
+                ));
             }
             Ok(None) => {
                 first.extend_from_slice(&rewriter.finish());
+                ended = true;
                 if rewriter.events == 0 {
-                    return Err(Failure {
-                        kind: "stream_error",
-                        status: Some(200),
-                        message: "the stream ended before its first event".into(),
-                    });
+                    return Err(Failure::new(
+                        provider,
+                        "stream_error",
+                        Some(200),
+                        "the stream ended before its first event",
+                    ));
                 }
             }
-            Ok(Some(Err(e))) => return Err(client::request_failure(provider, &e)),
-            Ok(Some(Ok(chunk))) => first.extend_from_slice(&rewriter.push(&chunk)),
+            Ok(Some(Err(e))) => return Err(client::request_failure(provider, e)),
+            Ok(Some(Ok(chunk))) => match rewriter.push(&chunk) {
+                Ok(out) => first.extend_from_slice(&out),
+                Err(too_large) => {
+                    return Err(Failure::new(
+                        provider,
+                        "too_large",
+                        Some(200),
+                        &too_large.to_string(),
+                    ));
+                }
+            },
         }
     }
     if let Some(err) = &rewriter.error {
-        return Err(Failure {
-            kind: "stream_error",
-            status: Some(200),
-            message: format!("upstream sent an error event: {}", provider.redact(err)),
-        });
+        return Err(Failure::new(
+            provider,
+            "stream_error",
+            Some(200),
+            &format!("upstream sent an error event: {err}"),
+        ));
     }
     Ok(Answer::Stream(StreamStart {
         provider: Arc::clone(provider),
         first: Bytes::from(first),
         upstream,
         rewriter,
+        ended,
         started,
     }))
 }
@@ -325,14 +380,27 @@ struct StreamBody {
     first: Option<Bytes>,
     upstream: BoxStream<'static, reqwest::Result<Bytes>>,
     rewriter: SseRewriter,
+    /// The upstream has ended (EOF seen).
+    ended: bool,
     provider: Arc<Provider>,
     started: Instant,
     timeout: Duration,
+    /// When the last complete event arrived: the idle timeout counts from here, so bytes
+    /// that never finish an event do not keep a stream alive.
+    last_frame: Instant,
+    frames: usize,
     metrics: Arc<Metrics>,
     on_end: Option<OnEnd>,
 }
 
 impl StreamBody {
+    /// Ends the stream with an SSE error event (the status line is already 200).
+    fn fail(mut self, message: String, code: &str) -> (Result<Bytes, Infallible>, StreamBody) {
+        let event = sse::error_event(&message, code);
+        self.end("stream_error", Some(message));
+        (Ok(event), self)
+    }
+
     fn end(&mut self, outcome: &'static str, error: Option<String>) {
         let Some(on_end) = self.on_end.take() else {
             return;
@@ -366,42 +434,58 @@ impl Drop for StreamBody {
 }
 
 /// The response body of a stream: the first events, then the rest rewritten, ending
-/// with `data: [DONE]` or, on an upstream failure, an SSE error event.
+/// with `data: [DONE]` or, on an upstream failure, an SSE error event. A stream that
+/// ends without `[DONE]` was cut short: it ends with an error event and is recorded as
+/// `stream_error`, so that a truncated answer never looks complete.
 pub fn body_stream(
     start: StreamStart,
     metrics: Arc<Metrics>,
     on_end: OnEnd,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     let timeout = start.provider.timeout;
+    let frames = start.rewriter.frames;
     let body = StreamBody {
         first: Some(start.first),
         upstream: start.upstream,
         rewriter: start.rewriter,
+        ended: start.ended,
         provider: start.provider,
         started: start.started,
         timeout,
+        last_frame: Instant::now(),
+        frames,
         metrics,
         on_end: Some(on_end),
     };
     futures::stream::unfold(body, |mut b| async move {
         if let Some(first) = b.first.take() {
             if b.rewriter.done {
-                b.end("ok", None);
+                let outcome = ended_outcome(&b.rewriter);
+                let err = b.rewriter.error.clone();
+                b.end(outcome, err);
             }
             return Some((Ok(first), b));
         }
         // Ended (DONE, error or timeout): nothing more to send.
         b.on_end.as_ref()?;
         loop {
-            match tokio::time::timeout(b.timeout, b.upstream.next()).await {
+            let next = if b.ended {
+                Ok(None)
+            } else {
+                tokio::time::timeout_at(b.last_frame + b.timeout, b.upstream.next()).await
+            };
+            match next {
                 Ok(Some(Ok(chunk))) => {
-                    let out = b.rewriter.push(&chunk);
+                    let out = match b.rewriter.push(&chunk) {
+                        Ok(out) => out,
+                        Err(too_large) => return Some(b.fail(too_large.to_string(), "upstream_event_too_large")),
+                    };
+                    if b.rewriter.frames > b.frames {
+                        b.frames = b.rewriter.frames;
+                        b.last_frame = Instant::now();
+                    }
                     if b.rewriter.done {
-                        let outcome = if b.rewriter.error.is_some() {
-                            "stream_error"
-                        } else {
-                            "ok"
-                        };
+                        let outcome = ended_outcome(&b.rewriter);
                         let err = b.rewriter.error.clone();
                         b.end(outcome, err);
                         return Some((Ok(out), b));
@@ -411,30 +495,38 @@ pub fn body_stream(
                     }
                 }
                 Ok(None) => {
+                    b.ended = true;
                     let mut out = b.rewriter.finish().to_vec();
                     if let Some(err) = b.rewriter.error.clone() {
                         b.end("stream_error", Some(err));
-                    } else {
-                        // Some upstreams close without `[DONE]`; clients expect it.
-                        if !b.rewriter.done {
-                            out.extend_from_slice(sse::DONE_EVENT);
-                        }
+                    } else if b.rewriter.done {
                         b.end("ok", None);
+                    } else {
+                        let msg = "the upstream stream ended before its end marker: the answer may be truncated".to_string();
+                        out.extend_from_slice(&sse::error_event(&msg, "upstream_stream_truncated"));
+                        b.end("stream_error", Some(msg));
                     }
                     return Some((Ok(Bytes::from(out)), b));
                 }
                 Ok(Some(Err(e))) => {
-                    let failure = client::request_failure(&b.provider, &e);
+                    let failure = client::request_failure(&b.provider, e);
                     let msg = format!("the upstream stream failed: {}", failure.message);
-                    b.end("stream_error", Some(msg.clone()));
-                    return Some((Ok(sse::error_event(&msg, "upstream_stream_error")), b));
+                    return Some(b.fail(msg, "upstream_stream_error"));
                 }
                 Err(_) => {
-                    let msg = format!("the upstream sent nothing for {:?}", b.timeout);
-                    b.end("stream_error", Some(msg.clone()));
-                    return Some((Ok(sse::error_event(&msg, "upstream_timeout")), b));
+                    let msg = format!("the upstream sent no complete event for {:?}", b.timeout);
+                    return Some(b.fail(msg, "upstream_timeout"));
                 }
             }
         }
     })
+}
+
+/// `ok`, or `stream_error` when the upstream sent an error event before `[DONE]`.
+fn ended_outcome(rewriter: &SseRewriter) -> &'static str {
+    if rewriter.error.is_some() {
+        "stream_error"
+    } else {
+        "ok"
+    }
 }

@@ -6,15 +6,17 @@ pub mod breaker;
 pub mod client;
 pub mod forward;
 pub mod latency;
+pub mod redact;
 pub mod sse;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{BreakerConfig, Config};
+use crate::config::{BreakerConfig, Config, UpstreamConfig};
 use breaker::Breaker;
 use latency::LatencyEwma;
+use redact::Redactor;
 
 /// An upstream API key. `Debug` never shows it.
 #[derive(Clone)]
@@ -60,6 +62,10 @@ pub struct Provider {
     pub breaker: Breaker,
     /// Live latency average.
     pub latency: LatencyEwma,
+    /// Every configured secret (shared by all providers: any upstream may echo any key).
+    pub redactor: Arc<Redactor>,
+    /// Bounds on what this provider may send.
+    pub limits: UpstreamConfig,
 }
 
 impl Provider {
@@ -68,12 +74,10 @@ impl Provider {
         (input_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok) / 1e6
     }
 
-    /// Removes this provider's key from a text (upstream error bodies may echo it).
+    /// Removes every configured key and upstream URL from a text (upstream error bodies
+    /// may echo them): see [`redact`].
     pub fn redact(&self, text: &str) -> String {
-        match &self.api_key {
-            Some(key) if key.0.len() >= 4 => text.replace(key.expose(), "[redacted]"),
-            _ => text.to_string(),
-        }
+        self.redactor.text(text).into_owned()
     }
 }
 
@@ -95,6 +99,8 @@ pub struct Upstreams {
     pub models: BTreeMap<String, CatalogModel>,
     /// One pooled client for every upstream.
     pub client: reqwest::Client,
+    /// Every configured secret, for texts that are not about one provider.
+    pub redactor: Arc<Redactor>,
 }
 
 /// Why the upstream HTTP client could not be built.
@@ -105,9 +111,12 @@ pub struct ClientError(#[from] reqwest::Error);
 impl Upstreams {
     /// Builds the catalog from the config, reading provider keys from the environment.
     pub fn from_config(config: &Config) -> Result<Upstreams, ClientError> {
+        let keys = read_keys(config);
+        let redactor = Arc::new(secrets(config, &keys));
         Ok(Upstreams {
-            models: build_catalog(config, &config.breaker),
+            models: build_catalog(config, &config.breaker, &keys, &redactor),
             client: client::build_client()?,
+            redactor,
         })
     }
 
@@ -117,7 +126,41 @@ impl Upstreams {
     }
 }
 
-fn build_catalog(config: &Config, breaker: &BreakerConfig) -> BTreeMap<String, CatalogModel> {
+/// Provider keys by environment variable, read once (`None`: unset or empty).
+fn read_keys(config: &Config) -> BTreeMap<String, Option<ApiKey>> {
+    config
+        .models
+        .values()
+        .flat_map(|m| m.providers.iter())
+        .filter_map(|p| p.api_key_env.clone())
+        .map(|var| {
+            let key = std::env::var(&var)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .map(ApiKey);
+            (var, key)
+        })
+        .collect()
+}
+
+/// Every secret an upstream text must not reveal: provider keys, client keys, provider URLs.
+fn secrets(config: &Config, keys: &BTreeMap<String, Option<ApiKey>>) -> Redactor {
+    let provider_keys = keys.values().flatten().map(|k| k.0.clone());
+    let urls = config
+        .models
+        .values()
+        .flat_map(|m| m.providers.iter())
+        .flat_map(|p| redact::url_forms(&p.base_url));
+    Redactor::new(provider_keys.chain(config.client_keys()), urls)
+}
+
+fn build_catalog(
+    config: &Config,
+    breaker: &BreakerConfig,
+    keys: &BTreeMap<String, Option<ApiKey>>,
+    redactor: &Arc<Redactor>,
+) -> BTreeMap<String, CatalogModel> {
     let mut out = BTreeMap::new();
     for (name, model) in &config.models {
         let providers = model
@@ -127,9 +170,9 @@ fn build_catalog(config: &Config, breaker: &BreakerConfig) -> BTreeMap<String, C
                 let provider_name = p.display_name();
                 let (api_key, missing_key_env) = match &p.api_key_env {
                     None => (None, None),
-                    Some(var) => match std::env::var(var) {
-                        Ok(v) if !v.trim().is_empty() => (Some(ApiKey(v.trim().to_string())), None),
-                        _ => (None, Some(var.clone())),
+                    Some(var) => match keys.get(var).cloned().flatten() {
+                        Some(key) => (Some(key), None),
+                        None => (None, Some(var.clone())),
                     },
                 };
                 Arc::new(Provider {
@@ -145,6 +188,8 @@ fn build_catalog(config: &Config, breaker: &BreakerConfig) -> BTreeMap<String, C
                     timeout: p.timeout(),
                     breaker: Breaker::new(breaker.failure_threshold, breaker.cooldown()),
                     latency: LatencyEwma::default(),
+                    redactor: Arc::clone(redactor),
+                    limits: config.upstream.clone(),
                 })
             })
             .collect();
