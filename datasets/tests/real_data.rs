@@ -30,7 +30,7 @@ fn set(dataset: &str) -> &'static SetReport {
 }
 
 #[test]
-fn finds_the_five_families() {
+fn finds_every_set_of_the_data_readme() {
     let keys: Vec<&str> = loaded()
         .report
         .sets
@@ -45,7 +45,11 @@ fn finds_the_five_families() {
             "mt_bench",
             "arena_bench",
             "alpaca_eval",
-            "mmlu_pro"
+            "llmrouter",
+            "mmlu_pro",
+            "zeroeval_crux",
+            "zeroeval_gsm",
+            "zeroeval_math_l5"
         ]
     );
     assert!(
@@ -123,6 +127,56 @@ fn mmlu_pro_counts() {
 }
 
 #[test]
+fn zeroeval_counts() {
+    // README: GSM8K 1,059 prompts × 44 models, MATH level 5 589 × 43, CRUX 641 × 51; a
+    // null score is a missing outcome (skipped and counted), never a zero.
+    let gsm = set("zeroeval_gsm");
+    assert_eq!((gsm.prompts, gsm.models), (1_059, 44));
+    // gemini-1.5-flash-exp-0827 answered only part of GSM8K (681 of the full 1,319).
+    let gsm_missing = gsm.skipped_for(reasons::MISSING_OUTCOME);
+    assert!(gsm_missing > 0);
+    assert_eq!(gsm.rows + gsm_missing, 1_059 * 44);
+
+    let math = set("zeroeval_math_l5");
+    assert_eq!((math.prompts, math.models), (589, 43));
+    // Llama-3.1-405B@hyperbolic and Meta-Llama-3.1-70B@hyperbolic answered part of MATH.
+    let math_missing = math.skipped_for(reasons::MISSING_OUTCOME);
+    assert!(math_missing > 0);
+    assert_eq!(math.rows + math_missing, 589 * 43);
+
+    let crux = set("zeroeval_crux");
+    assert_eq!((crux.prompts, crux.models), (641, 51));
+    assert_eq!(crux.rows, 641 * 51);
+}
+
+#[test]
+fn llmrouter_counts() {
+    // README: 4,493 prompts, 9 models, 13 tasks, every model scored on every prompt.
+    use polars::prelude::*;
+    let s = set("llmrouter");
+    assert_eq!((s.prompts, s.models), (4_493, 9));
+    assert_eq!(s.rows, 4_493 * 9);
+    let categories = loaded()
+        .frame
+        .clone()
+        .filter(
+            &loaded()
+                .frame
+                .column(datasets::schema::DATASET)
+                .unwrap()
+                .str()
+                .unwrap()
+                .equal("llmrouter"),
+        )
+        .unwrap()
+        .column(datasets::schema::CATEGORY)
+        .unwrap()
+        .n_unique()
+        .unwrap();
+    assert_eq!(categories, 13);
+}
+
+#[test]
 fn published_accuracies_and_costs() {
     let summaries = datasets::summary::summarize(&loaded().frame, &loaded().report).unwrap();
     let mean = |dataset: &str, model: &str| {
@@ -142,13 +196,31 @@ fn published_accuracies_and_costs() {
     // MMLU-Pro accuracy range 0.18 .. 0.70
     assert!((mean("mmlu_pro", "Llama-2-7b-hf") - 0.18).abs() < 0.02);
     assert!((mean("mmlu_pro", "gemini-1.5-pro-002") - 0.70).abs() < 0.02);
-    // every model of every set is in prices.csv: no null cost anywhere
+    // ZeroEval (published on the full sets; this is ~80%): GSM8K claude-3-5-sonnet-20241022
+    // 96.66%, gemma-2-2b-it 51.63%; CRUX o1-preview 95.88%; MATH-L5 o1-mini 89.32%
+    assert!((mean("zeroeval_gsm", "claude-3-5-sonnet-20241022") - 0.9666).abs() < 0.03);
+    assert!((mean("zeroeval_gsm", "gemma-2-2b-it") - 0.5163).abs() < 0.03);
+    assert!((mean("zeroeval_crux", "o1-preview-2024-09-12") - 0.9588).abs() < 0.03);
+    assert!((mean("zeroeval_math_l5", "o1-mini-2024-09-12") - 0.8932).abs() < 0.03);
+    // prices.csv lists no o1 price on purpose (hidden reasoning tokens are billed): their
+    // cost is unknown (null), never guessed; every other model of every set is priced.
+    use polars::prelude::*;
+    let frame = &loaded().frame;
+    let models = frame
+        .column(datasets::schema::MODEL)
+        .unwrap()
+        .str()
+        .unwrap();
+    let costs = frame.column(datasets::schema::COST_USD).unwrap();
+    let nulls = costs.is_null();
+    let unpriced: std::collections::BTreeSet<&str> = (0..frame.height())
+        .filter(|&i| nulls.get(i) == Some(true))
+        .filter_map(|i| models.get(i))
+        .collect();
     assert_eq!(
-        loaded()
-            .frame
-            .column(datasets::schema::COST_USD)
-            .unwrap()
-            .null_count(),
-        0
+        unpriced.into_iter().collect::<Vec<_>>(),
+        ["o1-mini-2024-09-12", "o1-preview-2024-09-12"]
     );
+    // o1-mini in all three ZeroEval sets, o1-preview in CRUX and MATH.
+    assert_eq!(costs.null_count(), 641 * 2 + 1_059 + 589 * 2);
 }
