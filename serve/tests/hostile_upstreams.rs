@@ -98,7 +98,9 @@ async fn answer(mut conn: TcpStream, script: Vec<Step>) {
         head.lines()
             .find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
             })
             .unwrap_or_default()
     };
@@ -151,7 +153,9 @@ async fn answer(mut conn: TcpStream, script: Vec<Step>) {
 /// A response head; `length` None: the body ends when the connection closes.
 fn head(status: u16, content_type: &str, length: Option<usize>) -> String {
     let length = length.map_or(String::new(), |n| format!("content-length: {n}\r\n"));
-    format!("HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\n{length}connection: close\r\n\r\n")
+    format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\n{length}connection: close\r\n\r\n"
+    )
 }
 
 fn json_answer(status: u16, body: &str) -> Vec<Step> {
@@ -283,11 +287,19 @@ fn script_for(place: Place, prefix: &str, suffix: &str) -> (Vec<Step>, bool) {
     let quoted = serde_json::to_string(&secret).unwrap();
     match place {
         Place::RejectedMessage => (
-            json_answer(400, &format!(r#"{{"error":{{"message":{quoted},"type":"invalid_request_error","param":null,"code":null}}}}"#)),
+            json_answer(
+                400,
+                &format!(
+                    r#"{{"error":{{"message":{quoted},"type":"invalid_request_error","param":null,"code":null}}}}"#
+                ),
+            ),
             false,
         ),
         Place::RejectedNested => (
-            json_answer(422, &format!(r#"{{"detail":[{{"loc":[{quoted}],"msg":"bad"}}],{quoted}:1}}"#)),
+            json_answer(
+                422,
+                &format!(r#"{{"detail":[{{"loc":[{quoted}],"msg":"bad"}}],{quoted}:1}}"#),
+            ),
             false,
         ),
         Place::RejectedText => (json_answer(400, &secret), false),
@@ -308,7 +320,9 @@ fn script_for(place: Place, prefix: &str, suffix: &str) -> (Vec<Step>, bool) {
                 Step::Write(head(200, "text/event-stream", None)),
                 Step::Write(sse(&[CHUNK])),
                 Step::Sleep(Duration::from_millis(20)),
-                Step::Write(sse(&[&format!(r#"{{"error":{{"message":{quoted},"code":{quoted}}}}}"#)])),
+                Step::Write(sse(&[&format!(
+                    r#"{{"error":{{"message":{quoted},"code":{quoted}}}}}"#
+                )])),
             ],
             true,
         ),
@@ -376,22 +390,30 @@ fn no_key_or_upstream_address_leaks_wherever_the_upstream_puts_it() {
     let log = rt.block_on(setup.log_text());
     assert!(log.lines().count() >= 40, "{} lines", log.lines().count());
     assert!(!log.contains(KEY), "the key is in the decision log");
-    assert!(!log.contains(&setup.hostile.addr), "the upstream address is in the decision log");
+    assert!(
+        !log.contains(&setup.hostile.addr),
+        "the upstream address is in the decision log"
+    );
     rt.block_on(setup.gateway.stop());
 }
 
 #[tokio::test]
 async fn a_200_error_body_is_a_failed_attempt_not_an_answer() {
     let s = Setup::start(|c| c).await;
-    s.hostile
-        .set(json_answer(200, r#"{"error":{"message":"quota exceeded","type":"insufficient_quota"}}"#));
+    s.hostile.set(json_answer(
+        200,
+        r#"{"error":{"message":"quota exceeded","type":"insufficient_quota"}}"#,
+    ));
     let (status, id, text) = s.chat(&chat("big", "hi")).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("big-backup"), "{text}");
     let rec = s.record(&id).await;
     assert_eq!(rec["attempts"][0]["outcome"], "bad_response", "{rec}");
     assert!(
-        rec["attempts"][0]["error"].as_str().unwrap().contains("quota exceeded"),
+        rec["attempts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("quota exceeded"),
         "{rec}"
     );
     assert_eq!(rec["attempts"][1]["outcome"], "ok", "{rec}");
@@ -438,10 +460,15 @@ fn a_base_url_with_credentials_is_refused_without_echoing_them() {
         let toml = format!(
             "[models.m]\ncontext_length = 100\n[[models.m.providers]]\nbase_url = \"{url}\"\ninput_usd_per_mtok = 1\noutput_usd_per_mtok = 1\n"
         );
-        let err = Config::from_toml_str(&toml, "t.toml").unwrap_err().to_string();
+        let err = Config::from_toml_str(&toml, "t.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("models.m.providers[0].base_url"), "{err}");
         assert!(err.contains("api_key_env"), "{err}");
-        assert!(!err.contains("sk-secret-in-url"), "the error echoes the secret: {err}");
+        assert!(
+            !err.contains("sk-secret-in-url"),
+            "the error echoes the secret: {err}"
+        );
     }
 }
 
@@ -531,7 +558,13 @@ async fn a_stream_that_never_finishes_an_event_is_cut_by_its_first_event_deadlin
 
 #[tokio::test]
 async fn a_boundaryless_flood_is_cut_at_the_event_size_limit() {
-    let s = Setup::start(|c| c.replace("[breaker]", "[upstream]\nmax_event_bytes = 65536\n\n[breaker]")).await;
+    let s = Setup::start(|c| {
+        c.replace(
+            "[breaker]",
+            "[upstream]\nmax_event_bytes = 65536\n\n[breaker]",
+        )
+    })
+    .await;
     s.hostile.set(vec![
         Step::Write(head(200, "text/event-stream", None)),
         Step::Write("data: ".into()),
@@ -587,7 +620,10 @@ async fn a_stream_that_ends_without_done_is_reported_as_truncated() {
     ]);
     let (status, id, text) = s.chat(&stream_body()).await;
     assert_eq!(status, 200);
-    assert!(!text.contains("[DONE]"), "a truncated answer must not look complete: {text}");
+    assert!(
+        !text.contains("[DONE]"),
+        "a truncated answer must not look complete: {text}"
+    );
     let last: Value = serde_json::from_str(sse_data(&text).last().unwrap()).unwrap();
     assert_eq!(last["error"]["code"], "upstream_stream_truncated", "{text}");
     let rec = s.record(&id).await;

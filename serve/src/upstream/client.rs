@@ -50,7 +50,12 @@ pub struct Failure {
 impl Failure {
     /// A failure whose message came (in part) from the upstream: redacted here, so that no
     /// caller can forget to.
-    pub fn new(provider: &Provider, kind: &'static str, status: Option<u16>, message: &str) -> Failure {
+    pub fn new(
+        provider: &Provider,
+        kind: &'static str,
+        status: Option<u16>,
+        message: &str,
+    ) -> Failure {
         Failure {
             kind,
             status,
@@ -170,7 +175,9 @@ fn too_large(provider: &Provider, max: usize, announced: Option<u64>) -> Failure
         provider,
         "too_large",
         Some(200),
-        &format!("the upstream response is {size} over the {max}-byte limit (`upstream.max_body_bytes`)"),
+        &format!(
+            "the upstream response is {size} over the {max}-byte limit (`upstream.max_body_bytes`)"
+        ),
     )
 }
 

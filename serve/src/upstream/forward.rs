@@ -478,7 +478,9 @@ pub fn body_stream(
                 Ok(Some(Ok(chunk))) => {
                     let out = match b.rewriter.push(&chunk) {
                         Ok(out) => out,
-                        Err(too_large) => return Some(b.fail(too_large.to_string(), "upstream_event_too_large")),
+                        Err(too_large) => {
+                            return Some(b.fail(too_large.to_string(), "upstream_event_too_large"));
+                        }
                     };
                     if b.rewriter.frames > b.frames {
                         b.frames = b.rewriter.frames;

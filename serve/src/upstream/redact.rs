@@ -125,7 +125,10 @@ mod tests {
 
     fn redactor() -> Redactor {
         Redactor::new(
-            ["sk-live-abcdef".to_string(), "sk-live-abcdef-longer".to_string()],
+            [
+                "sk-live-abcdef".to_string(),
+                "sk-live-abcdef-longer".to_string(),
+            ],
             url_forms("http://10.0.0.7:9000/v1"),
         )
     }
@@ -134,7 +137,9 @@ mod tests {
     fn replaces_keys_longest_first_and_urls() {
         let r = redactor();
         assert_eq!(
-            r.text("Bearer sk-live-abcdef-longer and sk-live-abcdef at http://10.0.0.7:9000/v1/chat"),
+            r.text(
+                "Bearer sk-live-abcdef-longer and sk-live-abcdef at http://10.0.0.7:9000/v1/chat"
+            ),
             "Bearer [redacted] and [redacted] at [upstream]/chat"
         );
         assert!(matches!(r.text("nothing here"), Cow::Borrowed(_)));
