@@ -44,6 +44,9 @@ pub struct Config {
     /// When a failing provider is taken out of rotation.
     #[serde(default)]
     pub breaker: BreakerConfig,
+    /// Bounds on what an upstream may send back.
+    #[serde(default)]
+    pub upstream: UpstreamConfig,
     /// How requests are spread over threads.
     #[serde(default)]
     pub server: ServerConfig,
@@ -122,6 +125,20 @@ pub struct AuthConfig {
     /// Name of an environment variable holding more keys, comma-separated.
     #[serde(default)]
     pub api_keys_env: Option<String>,
+    /// Serve without client keys on a non-loopback `listen` address. Off by default: a
+    /// gateway reachable from the network without keys spends its upstream keys for anyone.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+    /// Keys for `/admin/*` (and `/metrics` with `protect_metrics`), distinct from client
+    /// keys: a client key cannot reload the router.
+    #[serde(default)]
+    pub admin_keys: Vec<String>,
+    /// Name of an environment variable holding more admin keys, comma-separated.
+    #[serde(default)]
+    pub admin_keys_env: Option<String>,
+    /// `/metrics` requires an admin key (it names providers, models and traffic).
+    #[serde(default)]
+    pub protect_metrics: bool,
 }
 
 /// The decision log.
@@ -149,6 +166,68 @@ pub struct AuditConfig {
     /// What must have happened to a request's record before its response is sent.
     #[serde(default)]
     pub durability: Durability,
+    /// Most bytes of log files kept in `dir`; at each rotation the oldest files beyond
+    /// are deleted (never the current one). 0: no limit. Default 10 GiB.
+    #[serde(default = "default_max_total_bytes")]
+    pub max_total_bytes: u64,
+    /// Files last written more than this many days ago are deleted at rotation. 0 (the
+    /// default): no age limit, only `max_total_bytes` (an audit log is often kept for a
+    /// set period; deleting by age is the operator's choice).
+    #[serde(default)]
+    pub max_age_days: u32,
+    /// Which `/v1/route` records are kept: `"all"` (default: every decision id can be
+    /// looked up, as before), `"none"`, or a fraction in [0, 1] (by a hash of the id).
+    /// `/v1/route` answers the decision in its body, so its record is only an audit copy.
+    #[serde(default)]
+    pub route_records: RouteRecords,
+}
+
+/// Which `/v1/route` records reach the decision log (`audit.route_records`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum RouteRecords {
+    /// `"all"` or `"none"`.
+    Named(RouteRecordsMode),
+    /// A fraction of records to keep, in [0, 1].
+    Sample(f64),
+}
+
+/// `"all"` or `"none"`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteRecordsMode {
+    /// Every record is kept.
+    All,
+    /// No record is kept.
+    None,
+}
+
+impl Default for RouteRecords {
+    fn default() -> Self {
+        RouteRecords::Named(RouteRecordsMode::All)
+    }
+}
+
+impl RouteRecords {
+    /// The fraction of records kept.
+    pub fn fraction(&self) -> f64 {
+        match self {
+            RouteRecords::Named(RouteRecordsMode::All) => 1.0,
+            RouteRecords::Named(RouteRecordsMode::None) => 0.0,
+            RouteRecords::Sample(f) => f.clamp(0.0, 1.0),
+        }
+    }
+
+    /// Whether the record with this id is kept: decided by a hash of the id (its random
+    /// bits), so the choice needs no random generator and is the same on every replica.
+    pub fn keeps(&self, id: &str) -> bool {
+        let f = self.fraction();
+        if f >= 1.0 {
+            return true;
+        }
+        let h = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
+        (h as f64) < f * (u64::MAX as f64)
+    }
 }
 
 /// When a response may leave relative to its decision record (see `serve/README.md`,
@@ -178,12 +257,15 @@ impl Default for AuditConfig {
             recent_in_memory: default_recent(),
             fsync_interval_ms: default_fsync_ms(),
             durability: Durability::default(),
+            max_total_bytes: default_max_total_bytes(),
+            max_age_days: 0,
+            route_records: RouteRecords::default(),
         }
     }
 }
 
-/// Threading of the HTTP server.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+/// Threading of the HTTP server, and what a client connection may hold.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// `per_core` (default on Linux): one single-threaded runtime per thread, each with its
@@ -197,6 +279,36 @@ pub struct ServerConfig {
     /// Threads (`per_core`) or tokio workers (`shared`); 0 = one per available core.
     #[serde(default)]
     pub threads: usize,
+    /// Seconds a client has to send a complete request head. The clock starts when the
+    /// server begins waiting for a head: on a new connection, and when a keep-alive
+    /// connection goes idle (hyper's semantics), so it also bounds idle keep-alive waits.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: f64,
+    /// Seconds a connection may stay open with no request in flight before it is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: f64,
+    /// Client connections open at once, across all threads; beyond it a new connection is
+    /// answered `503` with `Connection: close` and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Origins allowed to call the gateway from a browser (CORS), e.g.
+    /// `["https://app.example"]`. Empty (the default): no cross-origin access, and a
+    /// preflight `OPTIONS` request gets 403.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            mode: ServerMode::default(),
+            threads: 0,
+            header_read_timeout_secs: default_header_read_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            max_connections: default_max_connections(),
+            cors_allowed_origins: Vec::new(),
+        }
+    }
 }
 
 /// See [`ServerConfig::mode`].
@@ -225,6 +337,16 @@ impl ServerConfig {
             n => n,
         }
     }
+
+    /// [`ServerConfig::header_read_timeout_secs`] as a duration (validated positive).
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.header_read_timeout_secs.max(0.0))
+    }
+
+    /// [`ServerConfig::idle_timeout_secs`] as a duration (validated positive).
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.idle_timeout_secs.max(0.0))
+    }
 }
 
 /// Request limits.
@@ -235,8 +357,12 @@ pub struct LimitsConfig {
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
     /// Requests served at once by `/v1/chat/completions` and `/v1/route` (more → 429).
+    /// The body is read while holding the permit.
     #[serde(default = "default_concurrency")]
     pub max_concurrency: usize,
+    /// Seconds allowed to read a whole request body; slower → 408 and the connection closes.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_secs: f64,
 }
 
 impl Default for LimitsConfig {
@@ -244,6 +370,38 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_body_bytes: default_max_body(),
             max_concurrency: default_concurrency(),
+            body_read_timeout_secs: default_body_read_timeout(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// [`LimitsConfig::body_read_timeout_secs`] as a duration (validated positive).
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.body_read_timeout_secs.max(0.0))
+    }
+}
+
+/// Bounds on what an upstream may send: a broken or hostile provider must not be able to
+/// exhaust the gateway's memory or hold a request for ever.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Largest non-streamed response body read from an upstream, in bytes. A larger one
+    /// fails the attempt (outcome `too_large`) and the next candidate is tried.
+    #[serde(default = "default_upstream_body")]
+    pub max_body_bytes: usize,
+    /// Largest single server-sent event of a stream, in bytes (bytes without an event
+    /// boundary count as one growing event). Beyond it the stream fails.
+    #[serde(default = "default_upstream_event")]
+    pub max_event_bytes: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            max_body_bytes: default_upstream_body(),
+            max_event_bytes: default_upstream_event(),
         }
     }
 }
@@ -306,8 +464,9 @@ pub struct ProviderConfig {
     pub input_usd_per_mtok: f64,
     /// USD per million output tokens.
     pub output_usd_per_mtok: f64,
-    /// Time allowed until the response (non-streaming) or the first event (streaming),
-    /// and between streamed events.
+    /// Time allowed for the whole answer when not streaming (head and body), for the
+    /// first event of a stream (counted from the request, however the bytes trickle in),
+    /// and between two complete events of a stream.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: f64,
 }
@@ -349,6 +508,9 @@ fn default_audit_dir() -> PathBuf {
 fn default_max_file_bytes() -> u64 {
     64 * 1024 * 1024
 }
+fn default_max_total_bytes() -> u64 {
+    10 * 1024 * 1024 * 1024
+}
 fn default_queue_capacity() -> usize {
     4096
 }
@@ -363,6 +525,24 @@ fn default_max_body() -> usize {
 }
 fn default_concurrency() -> usize {
     512
+}
+fn default_body_read_timeout() -> f64 {
+    30.0
+}
+fn default_header_read_timeout() -> f64 {
+    10.0
+}
+fn default_idle_timeout() -> f64 {
+    60.0
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_upstream_body() -> usize {
+    8 * 1024 * 1024
+}
+fn default_upstream_event() -> usize {
+    1024 * 1024
 }
 fn default_failure_threshold() -> u32 {
     5
@@ -491,6 +671,24 @@ impl Config {
         if self.audit.queue_capacity == 0 {
             problem("audit.queue_capacity".into(), "must be at least 1".into());
         }
+        if self.audit.max_total_bytes != 0 && self.audit.max_total_bytes < self.audit.max_file_bytes
+        {
+            problem(
+                "audit.max_total_bytes".into(),
+                format!(
+                    "{} bytes is less than one file (audit.max_file_bytes = {}); 0 means no limit",
+                    self.audit.max_total_bytes, self.audit.max_file_bytes
+                ),
+            );
+        }
+        if let RouteRecords::Sample(f) = self.audit.route_records
+            && !(f.is_finite() && (0.0..=1.0).contains(&f))
+        {
+            problem(
+                "audit.route_records".into(),
+                format!("`{f}`: expected \"all\", \"none\" or a fraction between 0 and 1"),
+            );
+        }
         if self.audit.fsync_interval_ms == 0 {
             problem(
                 "audit.fsync_interval_ms".into(),
@@ -505,6 +703,44 @@ impl Config {
         }
         if self.limits.max_concurrency == 0 {
             problem("limits.max_concurrency".into(), "must be at least 1".into());
+        }
+        for (path, secs) in [
+            (
+                "limits.body_read_timeout_secs",
+                self.limits.body_read_timeout_secs,
+            ),
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            ("server.idle_timeout_secs", self.server.idle_timeout_secs),
+        ] {
+            if !(secs.is_finite() && secs > 0.0) {
+                problem(path.into(), "must be a positive number of seconds".into());
+            }
+        }
+        if self.server.max_connections == 0 {
+            problem("server.max_connections".into(), "must be at least 1".into());
+        }
+        for (i, origin) in self.server.cors_allowed_origins.iter().enumerate() {
+            if let Some(why) = bad_origin(origin) {
+                problem(format!("server.cors_allowed_origins[{i}]"), why);
+            }
+        }
+        for p in self.auth_problems() {
+            problem(p.path, p.message);
+        }
+        if self.upstream.max_body_bytes < 1024 {
+            problem(
+                "upstream.max_body_bytes".into(),
+                "must be at least 1024".into(),
+            );
+        }
+        if self.upstream.max_event_bytes < 1024 {
+            problem(
+                "upstream.max_event_bytes".into(),
+                "must be at least 1024".into(),
+            );
         }
         if self.breaker.failure_threshold == 0 {
             problem(
@@ -546,11 +782,19 @@ impl Config {
                         format!("{pat}.base_url"),
                         format!("`{}` is not an http(s) URL", p.base_url),
                     );
-                } else if reqwest::Url::parse(&p.base_url).is_err() {
-                    problem(
-                        format!("{pat}.base_url"),
-                        format!("`{}` is not a valid URL", p.base_url),
-                    );
+                } else {
+                    match reqwest::Url::parse(&p.base_url) {
+                        Err(_) => problem(
+                            format!("{pat}.base_url"),
+                            format!("`{}` is not a valid URL", p.base_url),
+                        ),
+                        Ok(url) => {
+                            if let Some(why) = url_credentials(&url) {
+                                // Not echoed: the URL holds a secret.
+                                problem(format!("{pat}.base_url"), why.into());
+                            }
+                        }
+                    }
                 }
                 if let Some(var) = &p.api_key_env
                     && (var.trim().is_empty() || var.contains('='))
@@ -615,19 +859,125 @@ impl Config {
 
     /// Client keys from the config plus the named environment variable.
     pub fn client_keys(&self) -> Vec<String> {
-        let mut keys = self.auth.api_keys.clone();
-        if let Some(var) = &self.auth.api_keys_env
-            && let Ok(value) = std::env::var(var)
+        keys_with_env(&self.auth.api_keys, self.auth.api_keys_env.as_deref())
+    }
+
+    /// Admin keys from the config plus the named environment variable.
+    pub fn admin_keys(&self) -> Vec<String> {
+        keys_with_env(&self.auth.admin_keys, self.auth.admin_keys_env.as_deref())
+    }
+
+    /// The exposure check: a non-loopback `listen` needs client keys unless
+    /// `auth.allow_unauthenticated` says otherwise. Run by [`Config::validate`] and again at
+    /// startup, since `--listen` can change the address after the file was validated.
+    pub fn check_exposure(&self) -> Result<(), Problem> {
+        if self.listen.ip().is_loopback()
+            || self.auth.allow_unauthenticated
+            || !self.client_keys().is_empty()
         {
-            keys.extend(
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map(str::to_string),
-            );
+            return Ok(());
         }
-        keys
+        Err(Problem {
+            path: "listen".into(),
+            message: format!(
+                "{} is reachable from the network and no client key is configured, so anyone could spend the upstream keys: set `auth.api_keys` or `auth.api_keys_env` (an unset variable counts as no key), listen on 127.0.0.1, or set `auth.allow_unauthenticated = true` if something in front of the gateway authenticates",
+                self.listen
+            ),
+        })
+    }
+
+    /// Problems with the admin keys and the exposure check.
+    fn auth_problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if let Some(var) = &self.auth.admin_keys_env
+            && var.trim().is_empty()
+        {
+            problems.push(Problem {
+                path: "auth.admin_keys_env".into(),
+                message: "must name an environment variable".into(),
+            });
+        }
+        for (i, key) in self.auth.admin_keys.iter().enumerate() {
+            if key.trim().is_empty() {
+                problems.push(Problem {
+                    path: format!("auth.admin_keys[{i}]"),
+                    message: "empty key".into(),
+                });
+            }
+        }
+        let client = self.client_keys();
+        let admin = self.admin_keys();
+        if admin.iter().any(|k| client.contains(k)) {
+            // The key itself is not echoed: it is a secret.
+            problems.push(Problem {
+                path: "auth.admin_keys".into(),
+                message: "a key is both a client key and an admin key: admin keys must be distinct"
+                    .into(),
+            });
+        }
+        if self.auth.protect_metrics && admin.is_empty() {
+            problems.push(Problem {
+                path: "auth.protect_metrics".into(),
+                message: "needs an admin key: set `auth.admin_keys` or `auth.admin_keys_env`"
+                    .into(),
+            });
+        }
+        if let Err(p) = self.check_exposure() {
+            problems.push(p);
+        }
+        problems
+    }
+}
+
+/// `keys` plus the comma-separated keys in the environment variable `var`, when set.
+fn keys_with_env(keys: &[String], var: Option<&str>) -> Vec<String> {
+    let mut keys = keys.to_vec();
+    if let Some(var) = var
+        && let Ok(value) = std::env::var(var)
+    {
+        keys.extend(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string),
+        );
+    }
+    keys
+}
+
+/// Why `origin` is not a CORS origin (`scheme://host[:port]`, nothing after), or `None`.
+fn bad_origin(origin: &str) -> Option<String> {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Some(format!(
+            "`{origin}` is not an origin like `https://app.example`"
+        ));
+    };
+    if !(scheme == "http" || scheme == "https") {
+        return Some(format!("`{origin}`: the scheme must be http or https"));
+    }
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '*']) {
+        return Some(format!(
+            "`{origin}`: an origin is `scheme://host[:port]`, without a path, wildcard or trailing slash"
+        ));
+    }
+    None
+}
+
+/// Why a base URL that carries credentials is refused (`None`: it carries none). A key in
+/// the URL would end up in every URL the gateway builds, and from there in error texts;
+/// keys belong in `api_key_env`, sent as a header that nothing echoes.
+fn url_credentials(url: &reqwest::Url) -> Option<&'static str> {
+    if !url.username().is_empty() || url.password().is_some() {
+        Some("the URL carries a user name or password: put the key in `api_key_env` instead")
+    } else if url.query().is_some() {
+        Some(
+            "the URL has a query string (`?…`), where keys are often passed: put the key in `api_key_env`; query parameters are not supported",
+        )
+    } else if url.fragment().is_some() {
+        Some("the URL has a fragment (`#…`): remove it")
+    } else {
+        None
     }
 }
 

@@ -97,7 +97,8 @@ pub fn check_names(
         if !upstreams.models.contains_key(name) {
             return Err(ApiError::BadRequest {
                 message: format!(
-                    "The model `{name}` in `models[{i}]` does not exist in this gateway's catalog."
+                    "The model `{}` in `models[{i}]` does not exist in this gateway's catalog.",
+                    crate::error::truncate_echo(name)
                 ),
                 param: Some(format!("models[{i}]")),
             });
@@ -125,7 +126,10 @@ pub fn check_names(
             if !known(name) {
                 return Err(ApiError::bad_param(
                     format!("{field}[{i}]"),
-                    format!("unknown model `{name}` in `{field}`"),
+                    format!(
+                        "unknown model `{}` in `{field}`",
+                        crate::error::truncate_echo(name)
+                    ),
                 ));
             }
         }

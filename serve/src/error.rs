@@ -22,14 +22,35 @@ pub enum ApiError {
     /// Missing or unknown client key.
     #[error("{0}")]
     Unauthorized(String),
+    /// A valid key without the right to this endpoint, or a refused CORS preflight.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The method is not served on this path.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The body did not arrive within `limits.body_read_timeout_secs`.
+    #[error("the request body was not received within {0} s (`limits.body_read_timeout_secs`)")]
+    RequestTimeout(f64),
+    /// A body that is not declared `Content-Type: application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The request target is longer than the gateway accepts.
+    #[error("the request URI is longer than {0} bytes")]
+    UriTooLong(usize),
+    /// The request head's header fields are larger than the gateway accepts.
+    #[error("the request's header fields are larger than {0} bytes")]
+    HeadersTooLarge(usize),
+    /// `server.max_connections` client connections are already open.
+    #[error("the gateway has {0} connections open (`server.max_connections`); retry later")]
+    TooManyConnections(usize),
     /// The requested model is not in the catalog.
-    #[error("The model `{0}` does not exist or you do not have access to it.")]
+    #[error("The model `{}` does not exist or you do not have access to it.", truncate_echo(.0))]
     ModelNotFound(String),
     /// No route for this path.
     #[error("{0}")]
     NoRoute(String),
     /// No such decision record.
-    #[error("no decision with id `{0}`")]
+    #[error("no decision with id `{}`", truncate_echo(.0))]
     DecisionNotFound(String),
     /// Body larger than `limits.max_body_bytes`.
     #[error("the request body is larger than the gateway's limit (`limits.max_body_bytes`)")]
@@ -73,6 +94,13 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::TooManyConnections(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::ModelNotFound(_) | ApiError::DecisionNotFound(_) | ApiError::NoRoute(_) => {
                 StatusCode::NOT_FOUND
             }
@@ -93,11 +121,19 @@ impl ApiError {
             | ApiError::DecisionNotFound(_)
             | ApiError::NoRoute(_)
             | ApiError::PayloadTooLarge
+            | ApiError::MethodNotAllowed(_)
+            | ApiError::RequestTimeout(_)
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::UriTooLong(_)
+            | ApiError::HeadersTooLarge(_)
             | ApiError::NoCandidate(_) => "invalid_request_error",
             ApiError::Unauthorized(_) => "authentication_error",
+            ApiError::Forbidden(_) => "permission_error",
             ApiError::Overloaded(_) => "rate_limit_error",
             ApiError::UpstreamFailed(_) => "upstream_error",
-            ApiError::Unavailable(_) | ApiError::Internal(_) => "server_error",
+            ApiError::Unavailable(_) | ApiError::Internal(_) | ApiError::TooManyConnections(_) => {
+                "server_error"
+            }
         }
     }
 
@@ -106,6 +142,13 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => "invalid_request",
             ApiError::Unauthorized(_) => "invalid_api_key",
+            ApiError::Forbidden(_) => "permission_denied",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::UriTooLong(_) => "uri_too_long",
+            ApiError::HeadersTooLarge(_) => "headers_too_large",
+            ApiError::TooManyConnections(_) => "too_many_connections",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::DecisionNotFound(_) => "decision_not_found",
             ApiError::NoRoute(_) => "not_found",
@@ -189,5 +232,42 @@ pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
             "the request body must be a JSON object, got {}",
             crate::request::type_name(&other)
         ))),
+    }
+}
+
+/// Echoed client text (a key, a value, a path) is cut to this many characters, so that an
+/// error body never grows with what the client sent.
+pub const ECHO_MAX_CHARS: usize = 100;
+
+/// `text` cut to [`ECHO_MAX_CHARS`] characters, with `…` when something was cut.
+pub fn truncate_echo(text: &str) -> String {
+    match text.char_indices().nth(ECHO_MAX_CHARS) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+/// One path segment as a `String`, like `axum::extract::Path<String>`, but a segment that
+/// cannot be decoded (`%ff%fe` is not UTF-8) is an OpenAI-shaped 400 naming the segment,
+/// not axum's plain-text rejection.
+#[derive(Debug, Clone)]
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(segment)| PathParam(segment))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!(
+                    "invalid path segment: {}",
+                    truncate_echo(&rejection.body_text())
+                ))
+            })
     }
 }

@@ -7,6 +7,7 @@
 //! - `main.rs` — CLI, config, signals (SIGTERM/ctrl-c drain, SIGHUP reload).
 //! - [`per_core`] — the default server: one single-threaded runtime per core, each with
 //!   its own `SO_REUSEPORT` listener and upstream pool; [`serve`] is the one-runtime form.
+//! - [`server`] — the accept loop: header-read and idle timeouts, the connection cap.
 //! - [`app`] — `fn app(state) -> Router`: paths → handlers, auth, metrics, limits.
 //! - [`routes`] — thin handlers: [`routes::chat`] (`/v1/chat/completions`),
 //!   [`routes::route`] (`/v1/route`), [`routes::decisions`], [`routes::catalog`]
@@ -33,13 +34,12 @@ pub mod per_core;
 pub mod request;
 pub mod router;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
-
-use axum::serve::ListenerExt;
 
 pub use app::app;
 pub use state::AppState;
@@ -57,13 +57,15 @@ pub async fn serve(
 }
 
 /// Flushes and closes the decision log, on the blocking pool: once the server has stopped.
-pub async fn close_log(state: &Arc<AppState>) {
+/// Whether the log ended whole ([`audit::AuditLog::shutdown_blocking`]; why not is logged).
+pub async fn close_log(state: &Arc<AppState>) -> bool {
     let st = Arc::clone(state);
-    if tokio::task::spawn_blocking(move || st.audit.shutdown_blocking())
-        .await
-        .is_err()
-    {
-        tracing::error!("flushing the decision log failed");
+    match tokio::task::spawn_blocking(move || st.audit.shutdown_blocking()).await {
+        Ok(whole) => whole,
+        Err(_) => {
+            tracing::error!("flushing the decision log failed");
+            false
+        }
     }
 }
 
@@ -74,24 +76,5 @@ pub async fn serve_connections(
     listener: tokio::net::TcpListener,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let shutdown = state.shutdown.clone();
-    // Without TCP_NODELAY, the second write of a streamed answer waits for the client's
-    // delayed ACK (~40 ms per stream, measured by bench/overhead.sh): Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::warn!(%error, "could not set TCP_NODELAY on an accepted connection");
-        }
-    });
-    let server = axum::serve(listener, app(Arc::clone(&state)))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    tokio::select! {
-        r = server => r,
-        () = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(drain).await;
-        } => {
-            tracing::warn!("drain timeout reached with requests still in flight; stopping");
-            Ok(())
-        }
-    }
+    server::serve_connections(state, listener, drain).await
 }

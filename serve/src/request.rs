@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::ObjectiveSpec;
-use crate::error::ApiError;
+use crate::error::{ApiError, truncate_echo};
 
 /// The model name that asks the gateway to route.
 pub const AUTO_MODEL: &str = "auto";
@@ -231,8 +231,10 @@ fn parse_route(value: Value) -> Result<RouteOptions, ApiError> {
         } else {
             format!("route.{path}")
         };
-        let inner = e.into_inner();
-        ApiError::bad_param(param.clone(), format!("invalid `{param}`: {inner}"))
+        let inner = e.into_inner().to_string();
+        let param = truncate_echo(&param);
+        let message = describe_route_error(&param, &inner);
+        ApiError::bad_param(param, message)
     })?;
     if let Some(ObjectiveSpec::Weighted(w)) = &route.objective {
         for (field, v) in [
@@ -277,6 +279,51 @@ fn parse_route(value: Value) -> Result<RouteOptions, ApiError> {
     Ok(route)
 }
 
+/// serde's message for a bad `route` field, in the API's words: no Rust type names
+/// (`untagged enum ObjectiveSpec`, `f64`), and every echoed key or value cut short.
+fn describe_route_error(param: &str, serde_message: &str) -> String {
+    if serde_message.contains("untagged enum") {
+        return format!(
+            "invalid `{param}`: expected \"quality\", \"cost\", \"latency\" or weights such as {{\"quality\": 1.0, \"cost_per_usd\": 50.0, \"latency_per_s\": 0.0}}"
+        );
+    }
+    let mut message = serde_message.to_string();
+    for (rust, api) in [
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected a sequence", "expected a list"),
+        ("expected struct RouteOptions", "expected an object"),
+        ("expected struct ObjectiveWeights", "expected an object"),
+        ("invalid type: map", "invalid type: object"),
+        ("invalid type: sequence", "invalid type: list"),
+        ("floating point", "number"),
+        ("unknown variant", "unknown value"),
+    ] {
+        message = message.replace(rust, api);
+    }
+    format!("invalid `{param}`: {}", truncate_quoted(&message))
+}
+
+/// `text` with every `` `…` `` or `"…"` part cut to [`truncate_echo`]'s length.
+fn truncate_quoted(text: &str) -> String {
+    let mut out = text.to_string();
+    for quote in ['`', '"'] {
+        out = out
+            .split(quote)
+            .enumerate()
+            .map(|(i, part)| {
+                if i % 2 == 1 {
+                    truncate_echo(part)
+                } else {
+                    part.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(&quote.to_string());
+    }
+    out
+}
+
 fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
     let items = match value {
         Some(Value::Array(items)) => items,
@@ -307,7 +354,11 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
             Some(Value::String(r)) => {
                 return Err(ApiError::bad_param(
                     format!("messages[{i}].role"),
-                    format!("unknown role `{r}` (expected one of {})", ROLES.join(", ")),
+                    format!(
+                        "unknown role `{}` (expected one of {})",
+                        truncate_echo(r),
+                        ROLES.join(", ")
+                    ),
                 ));
             }
             Some(other) => {

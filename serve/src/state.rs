@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::writer::LogCounters;
 use crate::audit::{AuditLog, DecisionRecord, SubmitError};
 use crate::config::{Config, ConfigError, Durability, ObjectiveSpec};
 use crate::error::ApiError;
@@ -52,6 +53,9 @@ pub struct AppState {
     /// Concurrency permits for the routing endpoints.
     pub limiter: Arc<Semaphore>,
     client_keys: Vec<String>,
+    admin_keys: Vec<String>,
+    /// Client connections open, across every server thread (`server.max_connections`).
+    pub connections: Arc<Semaphore>,
     /// Cancelled when the gateway starts shutting down (`/readyz` then says 503).
     pub shutdown: CancellationToken,
 }
@@ -86,14 +90,26 @@ impl AppState {
         loader: RouterLoader,
         shutdown: CancellationToken,
     ) -> Result<Arc<AppState>, StartError> {
+        // Again here, not only in `Config::validate`: `--listen` may have moved the address.
+        config
+            .check_exposure()
+            .map_err(|problem| ConfigError::Invalid {
+                file: "configuration".into(),
+                problems: vec![problem],
+            })?;
         let router = loader()?;
+        // As on reload: a router that cannot score must not start serving.
+        router.self_test().map_err(RouterLoadError::SelfTest)?;
         let report = coverage(&config, &router)?;
         if !report.unroutable.is_empty() {
             tracing::warn!(unroutable = ?report.unroutable, "router candidates missing from the catalog will never be chosen");
         }
-        let audit = AuditLog::open(&config.audit).map_err(|source| StartError::Audit {
-            dir: config.audit.dir.display().to_string(),
-            source,
+        let metrics = Arc::new(Metrics::default());
+        let audit = AuditLog::open(&config.audit, log_counters(&metrics)).map_err(|source| {
+            StartError::Audit {
+                dir: config.audit.dir.display().to_string(),
+                source,
+            }
         })?;
         let upstreams = Upstreams::from_config(&config)?;
         for p in upstreams.providers() {
@@ -103,20 +119,26 @@ impl AppState {
         }
         Ok(Arc::new(AppState {
             client_keys: config.client_keys(),
+            admin_keys: config.admin_keys(),
+            connections: Arc::new(Semaphore::new(config.server.max_connections)),
             limiter: Arc::new(Semaphore::new(config.limits.max_concurrency)),
             config,
             router: ArcSwap::from_pointee(router),
             loader,
             upstreams,
             audit,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             shutdown,
         }))
     }
 
-    /// Loads a fresh router and swaps it in; on failure the current one stays.
+    /// Loads a fresh router, checks it end to end (a scoring pass over fixed prompts:
+    /// [`LoadedRouter::self_test`]) and against the catalog, and swaps it in; on any
+    /// failure the current one stays. Without the scoring pass a router whose manifest
+    /// disagrees with its graph would reload "ok" and then fail every `auto` request.
     pub fn reload(&self) -> Result<RouterReport, RouterLoadError> {
         let result = (self.loader)().and_then(|router| {
+            router.self_test().map_err(RouterLoadError::SelfTest)?;
             let report = coverage(&self.config, &router)
                 .map_err(|e| RouterLoadError::Other(e.to_string()))?;
             self.router.store(Arc::new(router));
@@ -155,9 +177,17 @@ impl AppState {
 
     /// Checks a presented key in constant time per configured key.
     pub fn key_is_valid(&self, presented: &str) -> bool {
-        self.client_keys.iter().fold(false, |ok, key| {
-            ok | constant_time_eq(key.as_bytes(), presented.as_bytes())
-        })
+        any_key_matches(&self.client_keys, presented)
+    }
+
+    /// Whether an admin key is configured (`auth.admin_keys` / `auth.admin_keys_env`).
+    pub fn admin_keys_configured(&self) -> bool {
+        !self.admin_keys.is_empty()
+    }
+
+    /// Checks a presented admin key, as [`AppState::key_is_valid`] does.
+    pub fn admin_key_is_valid(&self, presented: &str) -> bool {
+        any_key_matches(&self.admin_keys, presented)
     }
 
     /// The objective a request gets when it names none.
@@ -174,8 +204,14 @@ impl AppState {
     /// Stores the record of a response about to be sent, as `audit.durability` asks
     /// ([`AuditLog::commit`]), and counts it. A record that could not be written is
     /// counted and logged, and the response still goes out: the client's answer has been
-    /// paid for, and the record stays readable from memory.
+    /// paid for, and the record stays readable from memory. A `/v1/route` record that
+    /// `audit.route_records` does not keep is counted as `not_kept` and stored nowhere
+    /// (not in memory either, so a lookup answers the same before and after a restart).
     pub async fn commit(&self, record: DecisionRecord) {
+        if record.endpoint == "route" && !self.config.audit.route_records.keeps(&record.id) {
+            self.metrics.audit_records.with(&["not_kept"]).inc();
+            return;
+        }
         let durability = self.audit.durability();
         let result = self.audit.commit(record).await;
         let stored = match durability {
@@ -211,6 +247,15 @@ impl AppState {
     }
 }
 
+/// The decision log's handles into the metrics.
+fn log_counters(metrics: &Metrics) -> LogCounters {
+    LogCounters {
+        write_failed: metrics.audit_records.with(&["write_failed"]),
+        deleted_for_size: metrics.audit_files_deleted.with(&["size"]),
+        deleted_for_age: metrics.audit_files_deleted.with(&["age"]),
+    }
+}
+
 fn report_of(config: &Config, router: &LoadedRouter) -> RouterReport {
     let candidates = router.candidate_names();
     let unroutable = candidates
@@ -234,6 +279,12 @@ fn coverage(config: &Config, router: &LoadedRouter) -> Result<RouterReport, Conf
             problems: vec![problem],
         })?;
     Ok(report_of(config, router))
+}
+
+fn any_key_matches(keys: &[String], presented: &str) -> bool {
+    keys.iter().fold(false, |ok, key| {
+        ok | constant_time_eq(key.as_bytes(), presented.as_bytes())
+    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::arbiter_headers;
 use super::route::decide_request;
+use crate::app::Permit;
 use crate::audit::{DecisionRecord, Usage};
 use crate::config::Durability;
 use crate::error::{ApiError, JsonObject};
@@ -24,10 +25,10 @@ use crate::upstream::forward::{self, Answer, Plan, StreamEnd};
 /// The handler.
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
+    Permit(permit): Permit,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let arrived = Instant::now();
-    let permit = state.permit()?;
     let req = parse_chat_request(body)?;
     let (mut record, order) = decide_request(&state, &req, "chat").await?;
 

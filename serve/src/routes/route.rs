@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use super::arbiter_headers;
+use crate::app::Permit;
 use crate::audit::DecisionRecord;
 use crate::decision;
 use crate::error::{ApiError, JsonObject};
@@ -67,10 +68,10 @@ pub async fn decide_request(
 /// with no winner is still a 200: `model` is null and `reason` says why.
 pub async fn route(
     State(state): State<Arc<AppState>>,
+    Permit(_permit): Permit,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let arrived = Instant::now();
-    let _permit = state.permit()?;
     let req = parse_chat_request(body)?;
     let (mut record, _order) = decide_request(&state, &req, "route").await?;
     record.outcome = if record.model.is_some() {

@@ -546,3 +546,121 @@ pub fn sse_data(text: &str) -> Vec<String> {
 
 /// Unused-import guard for `Infallible` in some test crates.
 pub type Never = Infallible;
+
+// ---- Raw-socket clients (hostile_clients.rs): what an HTTP library would not send. ----
+
+/// The `host:port` of a gateway URL (`http://127.0.0.1:1234` → `127.0.0.1:1234`).
+pub fn host_port(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// A raw TCP connection to the gateway at `url`.
+pub async fn raw_connect(url: &str) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(host_port(url))
+        .await
+        .unwrap()
+}
+
+/// One HTTP/1.1 response read off a raw connection.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Reads one response (head and a `Content-Length` body) from `stream`, whose unread
+/// bytes live in `buf` between calls; panics after `within`.
+pub async fn read_raw_response(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    within: Duration,
+) -> RawResponse {
+    use tokio::io::AsyncReadExt;
+    tokio::time::timeout(within, async {
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before a response head: {:?}",
+                String::from_utf8_lossy(buf)
+            );
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .map_or(0, |(_, v)| v.parse().unwrap());
+        buf.drain(..head_end + 4);
+        while buf.len() < len {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed mid-body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body: Vec<u8> = buf.drain(..len).collect();
+        RawResponse {
+            status,
+            headers,
+            body,
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no response within {within:?}"))
+}
+
+/// Waits until the peer closes `stream` (EOF or reset), discarding what it sends; returns
+/// how long that took, or `None` if it is still open after `within`.
+pub async fn time_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    within: Duration,
+) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(within, async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| started.elapsed())
+}
+
+/// A complete `GET path` request head for a raw connection.
+pub fn raw_get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nhost: gateway\r\n\r\n")
+}

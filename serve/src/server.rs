@@ -1,0 +1,301 @@
+//! The accept loop, on hyper's HTTP/1 server: what a client connection may hold.
+//!
+//! - `server.header_read_timeout_secs`: a request head must arrive complete in time, or the
+//!   connection is closed (slowloris). hyper 1.12 starts that clock whenever it waits for a
+//!   head — on a new connection and as soon as a keep-alive connection goes idle — so it
+//!   also bounds idle keep-alive waits: an idle connection lasts at most the smaller of the
+//!   two timeouts.
+//! - `server.idle_timeout_secs`: a connection with no request in flight for that long is
+//!   closed (a watchdog per connection, since hyper's HTTP/1 server has no idle timeout).
+//! - `server.max_connections`: counted across every server thread; beyond it a connection
+//!   gets a plain `503` with `Connection: close` and is closed, rather than waiting unseen
+//!   in the listen backlog.
+//!
+//! The body-read timeout is the routes' concern (`app::read_body`): only a handler knows
+//! whether it reads a body.
+
+use std::convert::Infallible;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Refused connections being answered at once (each for at most [`REFUSAL_LINGER`]); past
+/// that, a refusal is written without waiting and the socket closed at once.
+const MAX_LINGERING_REFUSALS: usize = 256;
+/// How long a refused connection is kept to deliver its 503: the client's request must be
+/// read before the close, or the kernel answers it with a reset that can destroy the 503.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// Serves `listener` until `state.shutdown` is cancelled, then stops accepting, asks every
+/// connection to finish its request in flight and waits for them, at most `drain` long.
+pub async fn serve_connections(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let app = crate::app(Arc::clone(&state));
+    let http = http1_builder(&state);
+    let connections = TaskTracker::new();
+    let refusals = Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS));
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _peer)) => tcp,
+            Err(error) => {
+                accept_failed(&error).await;
+                continue;
+            }
+        };
+        // Without TCP_NODELAY, the second write of a streamed answer waits for the client's
+        // delayed ACK (~40 ms per stream, measured by bench/overhead.sh): Nagle's algorithm.
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "could not set TCP_NODELAY on an accepted connection");
+        }
+        match Arc::clone(&state.connections).try_acquire_owned() {
+            Ok(slot) => {
+                let conn = serve_one(tcp, slot, app.clone(), http.clone(), &state);
+                connections.spawn(conn);
+            }
+            Err(_) => refuse(
+                tcp,
+                state.config.server.max_connections,
+                &refusals,
+                &connections,
+            ),
+        }
+    }
+    // Closing the listener now makes new connections fail fast instead of queueing.
+    drop(listener);
+    connections.close();
+    tokio::select! {
+        () = connections.wait() => Ok(()),
+        () = tokio::time::sleep(drain) => {
+            tracing::warn!("drain timeout reached with requests still in flight; stopping");
+            Ok(())
+        }
+    }
+}
+
+fn http1_builder(state: &AppState) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(state.config.server.header_read_timeout())
+        .keep_alive(true);
+    http
+}
+
+/// An accept error: the ones about a single connection are skipped; others (out of file
+/// descriptors, …) are logged and the loop pauses briefly instead of spinning on them.
+async fn accept_failed(error: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "accept failed; pausing 50 ms");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// One connection, until it closes: hyper's HTTP/1 server (keep-alive, pipelining) with the
+/// idle watchdog, and a graceful close on shutdown. `slot` is its place under
+/// `server.max_connections`, freed when the connection ends.
+fn serve_one(
+    tcp: TcpStream,
+    slot: OwnedSemaphorePermit,
+    app: axum::Router,
+    http: http1::Builder,
+    state: &AppState,
+) -> impl Future<Output = ()> + Send + 'static {
+    let activity = Arc::new(Activity::new());
+    let idle = state.config.server.idle_timeout();
+    let shutdown = state.shutdown.clone();
+    let tracked = Arc::clone(&activity);
+    // Counts the requests in flight on this connection: from the head until the response
+    // body has been sent (or dropped).
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let busy = Activity::start(&tracked);
+        let app = app.clone();
+        async move {
+            let resp = match app.oneshot(req.map(Body::new)).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            };
+            Ok::<_, Infallible>(resp.map(|body| TrackedBody { body, _busy: busy }))
+        }
+    });
+    async move {
+        let _slot = slot;
+        let mut conn = pin!(http.serve_connection(TokioIo::new(tcp), service));
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                    break;
+                }
+                () = shutdown.cancelled(), if !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                () = activity.idle_for(idle), if !closing => {
+                    // No request in flight: hyper closes at once.
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+        }
+    }
+}
+
+/// A response body that marks its request finished when dropped: hyper drops it once the
+/// last byte is written or the connection fails.
+pub struct TrackedBody {
+    body: Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Requests in flight on one connection and when the last one ended.
+struct Activity {
+    in_flight: AtomicUsize,
+    opened: Instant,
+    /// Milliseconds after `opened` when `in_flight` last became 0.
+    idle_since_ms: AtomicU64,
+    changed: Notify,
+}
+
+/// One request in flight; dropping it ends the request.
+struct Busy(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            opened: Instant::now(),
+            idle_since_ms: AtomicU64::new(0),
+            changed: Notify::new(),
+        }
+    }
+
+    fn start(this: &Arc<Activity>) -> Busy {
+        this.in_flight.fetch_add(1, Ordering::SeqCst);
+        Busy(Arc::clone(this))
+    }
+
+    /// Resolves once no request has been in flight for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            // Registered before the check, so an end signalled in between is not missed.
+            let changed = self.changed.notified();
+            if self.in_flight.load(Ordering::SeqCst) > 0 {
+                changed.await;
+                continue;
+            }
+            let since = Duration::from_millis(self.idle_since_ms.load(Ordering::SeqCst));
+            let deadline = self.opened + since + idle;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                () = changed => {}
+            }
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let a = &self.0;
+        if a.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let now = u64::try_from(a.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+            a.idle_since_ms.store(now, Ordering::SeqCst);
+            a.changed.notify_waiters();
+        }
+    }
+}
+
+/// Answers a connection over `server.max_connections` with a 503 and closes it. Lingers
+/// (up to [`REFUSAL_LINGER`], at most [`MAX_LINGERING_REFUSALS`] at once) to read the
+/// client's request first; past that, writes what the socket takes and closes.
+/// The lingering task belongs to `tasks`, which the drain waits for.
+fn refuse(tcp: TcpStream, max_connections: usize, lingering: &Arc<Semaphore>, tasks: &TaskTracker) {
+    let response = refusal_response(max_connections);
+    match Arc::clone(lingering).try_acquire_owned() {
+        Ok(permit) => {
+            tasks.spawn(async move {
+                let _permit = permit;
+                let _ = tokio::time::timeout(REFUSAL_LINGER, deliver(tcp, &response)).await;
+            });
+        }
+        Err(_) => {
+            let _ = tcp.try_write(&response);
+        }
+    }
+}
+
+/// Writes the refusal, half-closes, and reads until the client closes its side.
+async fn deliver(mut tcp: TcpStream, response: &[u8]) -> std::io::Result<()> {
+    tcp.write_all(response).await?;
+    tcp.shutdown().await?;
+    let mut sink = [0u8; 4096];
+    while tcp.read(&mut sink).await? > 0 {}
+    Ok(())
+}
+
+/// The raw `HTTP/1.1 503` with an OpenAI-shaped body, written without hyper.
+fn refusal_response(max_connections: usize) -> Vec<u8> {
+    let body = ApiError::TooManyConnections(max_connections)
+        .body()
+        .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
