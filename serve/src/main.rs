@@ -161,6 +161,13 @@ async fn run(
     };
     shutdown.cancel();
     tasks.shutdown().await;
+    // Both servers have closed the log by now (`serve` and `close_log` above).
+    if state.audit.closed_whole() != Some(true) {
+        // Why was logged by the writer; exit non-zero, so that a lost tail is noticed.
+        tracing::error!("stopped; the decision log was NOT flushed completely: records were lost");
+        result.context("server error")?;
+        anyhow::bail!("the decision log was not flushed completely");
+    }
     tracing::info!("stopped; decision log flushed");
     result.context("server error")
 }

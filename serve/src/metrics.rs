@@ -263,8 +263,10 @@ pub struct Metrics {
     /// `arbiter_breaker_opened_total{provider}`.
     pub breaker_opened: Family<Counter>,
     /// `arbiter_audit_records_total{result}` (`queued`, `written`, `synced`, `dropped`,
-    /// `write_failed`).
+    /// `write_failed`, `not_kept`).
     pub audit_records: Family<Counter>,
+    /// `arbiter_audit_files_deleted_total{reason}` (`size`, `age`): retention.
+    pub audit_files_deleted: Family<Counter>,
     /// `arbiter_router_reloads_total{result}`.
     pub reloads: Family<Counter>,
 }
@@ -282,6 +284,7 @@ impl Default for Metrics {
             upstream_duration: Family::new(&["provider"], || Histogram::new(LATENCY_BUCKETS)),
             breaker_opened: Family::new(&["provider"], Counter::default),
             audit_records: Family::new(&["result"], Counter::default),
+            audit_files_deleted: Family::new(&["reason"], Counter::default),
             reloads: Family::new(&["result"], Counter::default),
         }
     }
@@ -351,8 +354,14 @@ impl Metrics {
         counters(
             &mut out,
             "arbiter_audit_records_total",
-            "Decision records queued for the log, or dropped because the queue was full.",
+            "Decision records by result: queued, written or synced (stored as audit.durability asks), dropped (queue full or log closed), write_failed (the write to the file failed, also when the writer thread failed after queueing), not_kept (a /v1/route record left out by audit.route_records).",
             &self.audit_records,
+        );
+        counters(
+            &mut out,
+            "arbiter_audit_files_deleted_total",
+            "Decision log files deleted by retention, by reason: size (audit.max_total_bytes) or age (audit.max_age_days).",
+            &self.audit_files_deleted,
         );
         counters(
             &mut out,

@@ -221,3 +221,114 @@ fn the_binary_reloads_on_sighup_and_drains_on_sigterm() {
     assert_eq!(found.router.as_deref(), Some("after-sighup"));
     drop(LoadedRouter::load_dir(router_dir.path()).unwrap());
 }
+
+/// Copies the shipped router (`models/default`) into a temporary directory.
+fn copy_default_router() -> tempfile::TempDir {
+    let src = models::artifact::default_dir();
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["manifest.json", "router.onnx"] {
+        std::fs::copy(src.join(file), dir.path().join(file)).unwrap();
+    }
+    dir
+}
+
+fn set_buckets(dir: &std::path::Path, buckets: u64) {
+    let path = dir.join("manifest.json");
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["featurizer"]["buckets"] = json!(buckets);
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+}
+
+/// Issue 13, case 4: a manifest whose `featurizer.buckets` disagrees with the graph's
+/// embedding table used to reload "ok", after which every `auto` request hashing into a
+/// high bucket failed with `Gather … indices out of bounds`. The reload must fail, and the
+/// current router keep serving.
+#[tokio::test]
+async fn a_reload_whose_buckets_disagree_with_the_embedding_table_is_refused() {
+    let mut tasks = tokio::task::JoinSet::new();
+    let stub = StubUpstream::start("stub", &mut tasks).await;
+    let router_dir = copy_default_router();
+    let log_dir = tempfile::tempdir().unwrap();
+    let manifest = models::Manifest::load(router_dir.path()).unwrap();
+    let rows = u64::from(manifest.featurizer.buckets());
+    let toml = artifact::gateway_config_toml(
+        &manifest,
+        router_dir.path(),
+        &stub.base_url,
+        log_dir.path(),
+        "127.0.0.1:0",
+        "",
+    );
+    let config = Config::from_toml_str(&toml, "onnx.toml").unwrap();
+    let gw = Gateway::start(config, dir_loader(router_dir.path().to_path_buf())).await;
+    // Long and non-Latin prompts: their n-grams hash all over the id space.
+    let prompts = [
+        "What is 2+2?".to_string(),
+        "日本語で短い詩を書いてください 🦀 «ζῷον λόγον ἔχον»".repeat(20),
+        (0..500).map(|i| format!("word{i} ")).collect::<String>(),
+    ];
+    let name = manifest.name.clone();
+    let route_all = |url: String| {
+        let prompts = prompts.clone();
+        let name = name.clone();
+        async move {
+            for p in &prompts {
+                let resp = client()
+                    .post(format!("{url}/v1/route"))
+                    .json(&support::chat("auto", p))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status();
+                let body: Value = resp.json().await.unwrap();
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["router"], name.as_str(), "{body}");
+            }
+        }
+    };
+    route_all(gw.url.clone()).await;
+
+    // More buckets than rows (ids past the table), then fewer (rows never used: hashing
+    // no longer matches training); also a neighbour of the true value.
+    for buckets in [rows * 2, rows / 2, rows + 1] {
+        set_buckets(router_dir.path(), buckets);
+        let resp = client()
+            .post(format!("{}/admin/reload", gw.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 500, "buckets = {buckets}");
+        let body: Value = resp.json().await.unwrap();
+        let message = support::assert_openai_error(&body)["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            message.contains("featurizer.buckets") && message.contains(&rows.to_string()),
+            "buckets = {buckets}: {message}"
+        );
+        // The old router still serves every prompt, and the gateway is ready.
+        route_all(gw.url.clone()).await;
+        let ready = client()
+            .get(format!("{}/readyz", gw.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200);
+    }
+    let metrics = support::get_text(format!("{}/metrics", gw.url)).await;
+    assert!(
+        metrics.contains("arbiter_router_reloads_total{result=\"error\"} 3"),
+        "{metrics}"
+    );
+
+    // The right value reloads.
+    set_buckets(router_dir.path(), rows);
+    let resp = client()
+        .post(format!("{}/admin/reload", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    gw.stop().await;
+}

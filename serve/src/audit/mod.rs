@@ -1,25 +1,43 @@
 //! The decision log: records ([`record`]) and their ids ([`id`]), the writer thread
-//! ([`writer`]) and lookup by id (recent records in memory, older ones found by scanning
-//! the files, newest first, so a record is found after a restart too).
+//! ([`writer`]) and lookup by id (recent records in memory, older ones read from the one
+//! or two files that can hold them, [`lookup`], so a record is found after a restart too).
 
 pub mod id;
+pub mod lookup;
 pub mod record;
 pub mod writer;
 
 use std::collections::{HashMap, VecDeque};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+pub use lookup::find_on_disk;
 pub use record::{
     Attempt, CandidateRecord, ConstraintsRecord, DecisionRecord, Scores, TaskGuess, Usage,
 };
-use writer::{LogFile, SharedFile, Writer, WriterMsg};
+use writer::{
+    LogCounters, LogFile, LogHealth, LogSettings, Retention, SharedFile, Writer, WriterMsg,
+};
 
 use crate::config::{AuditConfig, Durability};
+
+/// How long a lookup that needs the disk waits for the one running before it is refused.
+const DISK_LOOKUP_WAIT: Duration = Duration::from_millis(250);
+
+/// Why a lookup by id has no record to show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// No record with this id (the reason, when known without reading the files).
+    #[error("not found{}", .0.map(|r| format!(": {r}")).unwrap_or_default())]
+    NotFound(Option<&'static str>),
+    /// Another lookup is reading the files: only one at a time, so lookups never take
+    /// the disk and the CPU from routing.
+    #[error("another decision lookup is reading the log; retry shortly")]
+    Busy,
+}
 
 /// Why a record did not reach the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +58,12 @@ pub struct AuditLog {
     file: SharedFile,
     durability: Durability,
     recent: Mutex<Recent>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Mutex<Option<JoinHandle<bool>>>,
+    health: Arc<LogHealth>,
+    /// One lookup reads the files at a time.
+    disk_lookups: Arc<tokio::sync::Semaphore>,
+    /// The answer of `shutdown_blocking`, once it has run.
+    closed: Mutex<Option<bool>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -88,12 +111,24 @@ impl Recent {
 }
 
 impl AuditLog {
-    /// Opens the log directory and starts the writer thread.
-    pub fn open(cfg: &AuditConfig) -> std::io::Result<AuditLog> {
+    /// Opens the log directory (applying the retention limits) and starts the writer
+    /// thread, which counts what it fails to write and deletes in `counters`.
+    pub fn open(cfg: &AuditConfig, counters: LogCounters) -> std::io::Result<AuditLog> {
+        let health = Arc::new(LogHealth::default());
+        let settings = LogSettings {
+            dir: cfg.dir.clone(),
+            max_file_bytes: cfg.max_file_bytes,
+            fsync_interval: Duration::from_millis(cfg.fsync_interval_ms.max(1)),
+            retention: Retention {
+                max_total_bytes: cfg.max_total_bytes,
+                max_age: (cfg.max_age_days > 0)
+                    .then(|| Duration::from_secs(u64::from(cfg.max_age_days) * 86_400)),
+            },
+        };
         let file = Arc::new(Mutex::new(LogFile::open(
-            &cfg.dir,
-            cfg.max_file_bytes,
-            Duration::from_millis(cfg.fsync_interval_ms.max(1)),
+            settings,
+            Arc::clone(&health),
+            counters,
         )?));
         let writer = Writer::new(Arc::clone(&file));
         let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_capacity.max(1));
@@ -107,7 +142,30 @@ impl AuditLog {
             durability: cfg.durability,
             recent: Mutex::new(Recent::with_capacity(cfg.recent_in_memory.max(1))),
             thread: Mutex::new(Some(thread)),
+            health,
+            disk_lookups: Arc::new(tokio::sync::Semaphore::new(1)),
+            closed: Mutex::new(None),
         })
+    }
+
+    /// Why the log is not writing: the last write's (or fsync's) error, until a write
+    /// succeeds again.
+    pub fn write_failure(&self) -> Option<String> {
+        self.health.failure()
+    }
+
+    /// Takes the one disk-lookup permit and holds it until the guard is dropped; for
+    /// tests of what a lookup meets while another one reads the files.
+    #[doc(hidden)]
+    pub fn hold_disk_lookup(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.disk_lookups).try_acquire_owned().ok()
+    }
+
+    /// Continues the log in `path` (see [`LogFile::continue_in`]); for tests that need
+    /// writes to fail (`/dev/full`).
+    #[doc(hidden)]
+    pub fn continue_in(&self, path: &Path) -> std::io::Result<()> {
+        writer::lock(&self.file).continue_in(path)
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
@@ -164,17 +222,40 @@ impl AuditLog {
         })
     }
 
-    /// Finds a record: memory first, then the files, newest first.
-    pub async fn get(&self, id: &str) -> Option<DecisionRecord> {
+    /// Finds a record: memory first, then the one or two files that can hold it
+    /// ([`lookup`]), one lookup on disk at a time (others wait [`DISK_LOOKUP_WAIT`],
+    /// then get [`LookupError::Busy`]). Ids that no file can hold are answered without
+    /// waiting or reading.
+    pub async fn get(&self, id: &str) -> Result<DecisionRecord, LookupError> {
         if let Some(r) = self.recent().by_id.get(id) {
-            return Some(DecisionRecord::clone(r));
+            return Ok(DecisionRecord::clone(r));
         }
-        let dir = self.dir.clone();
+        let (dir, owned_id) = (self.dir.clone(), id.to_string());
+        // Listing the directory: no file is read yet, so no permit is needed.
+        let plan =
+            tokio::task::spawn_blocking(move || lookup::plan(&dir, &owned_id, SystemTime::now()))
+                .await
+                .map_err(|_| LookupError::NotFound(None))?;
+        let (millis, files) = match plan {
+            lookup::Plan::Absent(why) => return Err(LookupError::NotFound(Some(why))),
+            lookup::Plan::Read { millis, files } => (millis, files),
+        };
+        let permit = tokio::time::timeout(
+            DISK_LOOKUP_WAIT,
+            Arc::clone(&self.disk_lookups).acquire_owned(),
+        )
+        .await
+        .map_err(|_| LookupError::Busy)?
+        .map_err(|_| LookupError::Busy)?;
         let id = id.to_string();
-        tokio::task::spawn_blocking(move || find_on_disk(&dir, &id))
-            .await
-            .ok()
-            .flatten()
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            lookup::read_planned(&id, millis, &files)
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or(LookupError::NotFound(None))
     }
 
     /// Waits until everything queued so far is written and fsynced.
@@ -190,15 +271,29 @@ impl AuditLog {
         }
     }
 
-    /// Writes what is queued, fsyncs and stops the writer (blocking; call once, at shutdown).
-    pub fn shutdown_blocking(&self) {
+    /// Writes what is queued, fsyncs and stops the writer (blocking; call once, at
+    /// shutdown). False when the log did not end whole: the final flush failed, the last
+    /// write had failed (records were lost), or the writer thread was gone; the reason is
+    /// logged.
+    pub fn shutdown_blocking(&self) -> bool {
         let _ = self.tx.send(WriterMsg::Shutdown);
-        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(handle) = handle
-            && handle.join().is_err()
-        {
-            tracing::error!("decision log writer thread panicked");
-        }
+        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        let whole = match thread.take().map(JoinHandle::join) {
+            Some(Ok(whole)) => whole,
+            Some(Err(_)) => {
+                tracing::error!("decision log writer thread panicked");
+                false
+            }
+            // Shut down before: the first call's answer.
+            None => return self.closed_whole().unwrap_or(false),
+        };
+        *self.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(whole);
+        whole
+    }
+
+    /// What [`shutdown_blocking`](Self::shutdown_blocking) answered, once it has run.
+    pub fn closed_whole(&self) -> Option<bool> {
+        *self.closed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The log directory.
@@ -224,34 +319,4 @@ fn append_now(
     let mut file = writer::lock(file);
     file.append(line)?;
     file.flush_to_os()
-}
-
-/// Scans the log files newest first for the record with this id. Lines that do not
-/// parse (a line torn by a crash) are skipped.
-pub fn find_on_disk(dir: &Path, id: &str) -> Option<DecisionRecord> {
-    // Ids are UUIDs; anything else cannot be in the log, and must not become a pattern.
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return None;
-    }
-    let needle = format!("\"id\":\"{id}\"");
-    for path in writer::log_files(dir) {
-        let Ok(file) = std::fs::File::open(&path) else {
-            continue;
-        };
-        let mut found = None;
-        for line in std::io::BufReader::new(file).lines() {
-            let Ok(line) = line else { break };
-            if line.contains(&needle)
-                && let Ok(record) = serde_json::from_str::<DecisionRecord>(&line)
-                && record.id == id
-            {
-                // Keep scanning the file: a later line for the same id is newer.
-                found = Some(record);
-            }
-        }
-        if found.is_some() {
-            return found;
-        }
-    }
-    None
 }

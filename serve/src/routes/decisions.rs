@@ -4,20 +4,47 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 
-use crate::audit::DecisionRecord;
+use crate::audit::LookupError;
+use crate::config::RouteRecordsMode;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The record, from memory or from the log files.
-pub async fn get_decision(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> Result<Json<DecisionRecord>, ApiError> {
-    state
-        .audit
-        .get(&id)
-        .await
-        .map(Json)
-        .ok_or(ApiError::DecisionNotFound(id))
+/// The record, from memory or from the log files; 404 (saying why, when known), or 503
+/// while another lookup is reading the files.
+pub async fn get_decision(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.audit.get(&id).await {
+        Ok(record) => Json(record).into_response(),
+        Err(LookupError::Busy) => {
+            ApiError::Unavailable(LookupError::Busy.to_string()).into_response()
+        }
+        Err(LookupError::NotFound(why)) => not_found(&state, id, why),
+    }
+}
+
+/// OpenAI's 404 body for a decision, its message completed with why the record is not
+/// there and, when `/v1/route` records are not all kept, that this may be one of them.
+fn not_found(state: &AppState, id: String, why: Option<&str>) -> Response {
+    let err = ApiError::DecisionNotFound(id);
+    let mut message = err.to_string();
+    if let Some(why) = why {
+        message.push_str(&format!(" ({why})"));
+    }
+    match state.config.audit.route_records {
+        crate::config::RouteRecords::Named(RouteRecordsMode::All) => {}
+        crate::config::RouteRecords::Named(RouteRecordsMode::None) => message.push_str(
+            "; /v1/route records are not kept (audit.route_records = \"none\"): a /v1/route decision id cannot be looked up",
+        ),
+        crate::config::RouteRecords::Sample(f) => message.push_str(&format!(
+            "; only a fraction ({f}) of /v1/route records are kept (audit.route_records): a /v1/route decision id may not be found"
+        )),
+    }
+    let mut body = err.body();
+    if let Some(m) = body.pointer_mut("/error/message") {
+        *m = Value::String(message);
+    }
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
 }

@@ -1,5 +1,5 @@
-//! `GET /healthz` (the process is up), `GET /readyz` (a router is loaded and the gateway
-//! is not draining), `GET /metrics` (Prometheus text).
+//! `GET /healthz` (the process is up), `GET /readyz` (the router scores, the decision log
+//! writes, and the gateway is not draining), `GET /metrics` (Prometheus text).
 
 use std::sync::Arc;
 
@@ -18,15 +18,10 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: 503 while shutting down.
+/// Readiness: 503 while shutting down, when the current router cannot score (one pass
+/// of a fixed prompt per call, as much work as one decision), and while the decision log
+/// is failing (its last write failed, until a write succeeds again), with the reasons.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let report = state.router_report();
-    let open: Vec<&str> = state
-        .upstreams
-        .providers()
-        .filter(|p| p.breaker.state() == BreakerState::Open)
-        .map(|p| p.label.as_str())
-        .collect();
     if state.shutdown.is_cancelled() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -34,6 +29,25 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response();
     }
+    let report = state.router_report();
+    let reasons = unready_reasons(&state);
+    if !reasons.is_empty() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "unavailable",
+                "reasons": reasons,
+                "router": report.router,
+            })),
+        )
+            .into_response();
+    }
+    let open: Vec<&str> = state
+        .upstreams
+        .providers()
+        .filter(|p| p.breaker.state() == BreakerState::Open)
+        .map(|p| p.label.as_str())
+        .collect();
     Json(json!({
         "status": "ready",
         "router": report.router,
@@ -42,6 +56,18 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         "open_breakers": open,
     }))
     .into_response()
+}
+
+/// Why the gateway should not get traffic now (empty: ready).
+fn unready_reasons(state: &AppState) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if let Err(e) = state.router.load().check_readiness() {
+        reasons.push(format!("the router cannot score: {e}"));
+    }
+    if let Some(e) = state.audit.write_failure() {
+        reasons.push(format!("the decision log's last write failed: {e}"));
+    }
+    reasons
 }
 
 /// Prometheus exposition.
