@@ -287,6 +287,11 @@ pub struct ServerConfig {
     /// Seconds a connection may stay open with no request in flight before it is closed.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_secs: f64,
+    /// Seconds a write to a client may make no progress (the client stopped reading, its
+    /// receive window is full) before the connection is dropped, freeing what its request
+    /// holds (a concurrency permit, an upstream stream).
+    #[serde(default = "default_write_stall_timeout")]
+    pub write_stall_timeout_secs: f64,
     /// Client connections open at once, across all threads; beyond it a new connection is
     /// answered `503` with `Connection: close` and closed.
     #[serde(default = "default_max_connections")]
@@ -305,6 +310,7 @@ impl Default for ServerConfig {
             threads: 0,
             header_read_timeout_secs: default_header_read_timeout(),
             idle_timeout_secs: default_idle_timeout(),
+            write_stall_timeout_secs: default_write_stall_timeout(),
             max_connections: default_max_connections(),
             cors_allowed_origins: Vec::new(),
         }
@@ -346,6 +352,11 @@ impl ServerConfig {
     /// [`ServerConfig::idle_timeout_secs`] as a duration (validated positive).
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.idle_timeout_secs.max(0.0))
+    }
+
+    /// [`ServerConfig::write_stall_timeout_secs`] as a duration (validated positive).
+    pub fn write_stall_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.write_stall_timeout_secs.max(0.0))
     }
 }
 
@@ -535,6 +546,9 @@ fn default_header_read_timeout() -> f64 {
 fn default_idle_timeout() -> f64 {
     60.0
 }
+fn default_write_stall_timeout() -> f64 {
+    60.0
+}
 fn default_max_connections() -> usize {
     10_000
 }
@@ -714,6 +728,10 @@ impl Config {
                 self.server.header_read_timeout_secs,
             ),
             ("server.idle_timeout_secs", self.server.idle_timeout_secs),
+            (
+                "server.write_stall_timeout_secs",
+                self.server.write_stall_timeout_secs,
+            ),
         ] {
             if !(secs.is_finite() && secs > 0.0) {
                 problem(path.into(), "must be a positive number of seconds".into());

@@ -7,6 +7,10 @@
 //!   two timeouts.
 //! - `server.idle_timeout_secs`: a connection with no request in flight for that long is
 //!   closed (a watchdog per connection, since hyper's HTTP/1 server has no idle timeout).
+//! - `server.write_stall_timeout_secs`: a connection whose writes make no progress (the
+//!   client stopped reading) that long is dropped; neither timeout above runs while a
+//!   response is being written, so without it such a client would hold its connection, and
+//!   a stream's concurrency permit and upstream, for ever.
 //! - `server.max_connections`: counted across every server thread; beyond it a connection
 //!   gets a plain `503` with `Connection: close` and is closed, rather than waiting unseen
 //!   in the listen backlog.
@@ -27,7 +31,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -132,6 +136,11 @@ fn serve_one(
 ) -> impl Future<Output = ()> + Send + 'static {
     let activity = Arc::new(Activity::new());
     let idle = state.config.server.idle_timeout();
+    let stall = state.config.server.write_stall_timeout();
+    let io = WatchedTcp {
+        tcp,
+        activity: Arc::clone(&activity),
+    };
     let shutdown = state.shutdown.clone();
     let tracked = Arc::clone(&activity);
     // Counts the requests in flight on this connection: from the head until the response
@@ -149,7 +158,7 @@ fn serve_one(
     });
     async move {
         let _slot = slot;
-        let mut conn = pin!(http.serve_connection(TokioIo::new(tcp), service));
+        let mut conn = pin!(http.serve_connection(TokioIo::new(io), service));
         let mut closing = false;
         loop {
             tokio::select! {
@@ -167,6 +176,11 @@ fn serve_one(
                     // No request in flight: hyper closes at once.
                     conn.as_mut().graceful_shutdown();
                     closing = true;
+                }
+                // Also while closing: a graceful close cannot finish a write nobody reads.
+                () = activity.write_stalled_for(stall) => {
+                    tracing::debug!("dropping a connection whose client stopped reading");
+                    break;
                 }
             }
         }
@@ -200,14 +214,20 @@ impl http_body::Body for TrackedBody {
     }
 }
 
-/// Requests in flight on one connection and when the last one ended.
+/// Requests in flight on one connection and when the last one ended; whether a write is
+/// waiting for the client to read.
 struct Activity {
     in_flight: AtomicUsize,
     opened: Instant,
     /// Milliseconds after `opened` when `in_flight` last became 0.
     idle_since_ms: AtomicU64,
     changed: Notify,
+    /// Milliseconds after `opened` since when writes have been pending, or [`NOT_STALLED`].
+    stalled_since_ms: AtomicU64,
+    stalled: Notify,
 }
+
+const NOT_STALLED: u64 = u64::MAX;
 
 /// One request in flight; dropping it ends the request.
 struct Busy(Arc<Activity>);
@@ -219,6 +239,44 @@ impl Activity {
             opened: Instant::now(),
             idle_since_ms: AtomicU64::new(0),
             changed: Notify::new(),
+            stalled_since_ms: AtomicU64::new(NOT_STALLED),
+            stalled: Notify::new(),
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(NOT_STALLED - 1)
+    }
+
+    /// Records the outcome of a write: pending starts the stall clock, progress stops it.
+    fn note_write(&self, pending: bool) {
+        let since = self.stalled_since_ms.load(Ordering::Relaxed);
+        if pending && since == NOT_STALLED {
+            self.stalled_since_ms
+                .store(self.elapsed_ms(), Ordering::SeqCst);
+            self.stalled.notify_waiters();
+        } else if !pending && since != NOT_STALLED {
+            self.stalled_since_ms.store(NOT_STALLED, Ordering::SeqCst);
+        }
+    }
+
+    /// Resolves once a write has been pending, without progress, for `limit`.
+    async fn write_stalled_for(&self, limit: Duration) {
+        loop {
+            let stalled = self.stalled.notified();
+            let since = self.stalled_since_ms.load(Ordering::SeqCst);
+            if since == NOT_STALLED {
+                stalled.await;
+                continue;
+            }
+            let deadline = self.opened + Duration::from_millis(since) + limit;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                () = stalled => {}
+            }
         }
     }
 
@@ -253,10 +311,61 @@ impl Drop for Busy {
     fn drop(&mut self) {
         let a = &self.0;
         if a.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            let now = u64::try_from(a.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-            a.idle_since_ms.store(now, Ordering::SeqCst);
+            a.idle_since_ms.store(a.elapsed_ms(), Ordering::SeqCst);
             a.changed.notify_waiters();
         }
+    }
+}
+
+/// The client socket, telling [`Activity`] whether its writes make progress.
+struct WatchedTcp {
+    tcp: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for WatchedTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WatchedTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.tcp).poll_write(cx, buf);
+        this.activity.note_write(polled.is_pending());
+        polled
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+        this.activity.note_write(polled.is_pending());
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
     }
 }
 
