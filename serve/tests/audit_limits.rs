@@ -291,7 +291,75 @@ async fn measure_a_miss_in_a_large_log() {
     eprintln!(
         "{files} files of {per_file} lines ({line} bytes each): full scan {full:?}, bounded lookup {bounded:?}, over HTTP {http:?}"
     );
+
+    // /v1/route's p95 alone, then with 4 clients looking up misses in a loop.
+    let quiet = route_p95(&h, 300).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (busy, answered) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut lookers = tokio::task::JoinSet::new();
+    for k in 0..4u64 {
+        let (stop, busy, answered) = (Arc::clone(&stop), Arc::clone(&busy), Arc::clone(&answered));
+        let url = h.gateway.url.clone();
+        let id = id_at(base + (2 + k % 3) * per_file * step + 1_000 * k, k);
+        lookers.spawn(async move {
+            let c = client();
+            while !stop.load(Ordering::SeqCst) {
+                let r = c
+                    .get(format!("{url}/v1/decisions/{id}"))
+                    .send()
+                    .await
+                    .unwrap();
+                let counter = if r.status() == 503 { &busy } else { &answered };
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    }
+    let loaded = route_p95(&h, 300).await;
+    stop.store(true, Ordering::SeqCst);
+    while lookers.join_next().await.is_some() {}
+    // The former lookup: four full scans at once, on the blocking pool.
+    stop.store(false, Ordering::SeqCst);
+    let mut scanners = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (stop, dir, miss) = (Arc::clone(&stop), dir.to_path_buf(), miss.clone());
+        scanners.spawn_blocking(move || {
+            while !stop.load(Ordering::SeqCst) {
+                assert!(scan_everything(&dir, &miss).is_none());
+            }
+        });
+    }
+    let former = route_p95(&h, 300).await;
+    stop.store(true, Ordering::SeqCst);
+    while scanners.join_next().await.is_some() {}
+    eprintln!(
+        "/v1/route p95: {quiet:?} alone, {loaded:?} with 4 lookup loops ({} lookups answered 404, {} refused 503), {former:?} with 4 full-scan loops (the former lookup)",
+        answered.load(Ordering::SeqCst),
+        busy.load(Ordering::SeqCst)
+    );
     h.gateway.stop().await;
+}
+
+/// `/v1/route`'s p95 over at least `n` requests and 2 s.
+async fn route_p95(h: &Harness, n: usize) -> Duration {
+    let c = client();
+    let mut times = Vec::with_capacity(n);
+    let started = std::time::Instant::now();
+    let mut i = 0;
+    while i < n || started.elapsed() < Duration::from_secs(2) {
+        i += 1;
+        let t = std::time::Instant::now();
+        let r = c
+            .post(h.url("/v1/route"))
+            .json(&chat("auto", &format!("p95 {i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    times[times.len() * 95 / 100]
 }
 
 // ---------------------------------------------------------------- case 2: retention, route records
