@@ -693,3 +693,77 @@ pub fn log_files(dir: &Path) -> Vec<PathBuf> {
     files.reverse();
     files
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> (LogFile, Arc<LogHealth>) {
+        let health = Arc::new(LogHealth::default());
+        let settings = LogSettings {
+            dir: dir.to_path_buf(),
+            max_file_bytes: 1 << 20,
+            fsync_interval: Duration::from_secs(1),
+            retention: Retention::default(),
+        };
+        let file = LogFile::open(settings, Arc::clone(&health), LogCounters::default()).unwrap();
+        (file, health)
+    }
+
+    /// A short write leaves part of a line in the file; the next append cuts it off, so
+    /// the file stays whole lines and the next record is readable.
+    #[test]
+    fn a_failed_write_is_cut_back_to_the_last_whole_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut file, health) = open(dir.path());
+        let path = file.path().unwrap().to_path_buf();
+        file.append(b"{\"a\":1}\n").unwrap();
+        file.flush_to_os().unwrap();
+        file.append(b"{\"b\":2}\n").unwrap();
+        // What a full disk leaves: part of the batch reached the file, then ENOSPC.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"b\":")
+            .unwrap();
+        let _ = file.write_failed("write", std::io::Error::other("no space"));
+        assert!(health.failure().unwrap().contains("no space"));
+        file.append(b"{\"c\":3}\n").unwrap();
+        file.flush_to_os().unwrap();
+        assert_eq!(
+            health.failure(),
+            None,
+            "a successful write clears the failure"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"c\":3}\n"
+        );
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_files_within_the_budget_and_never_the_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<PathBuf> = (0..5)
+            .map(|i| {
+                dir.path().join(format!(
+                    "{FILE_PREFIX}2026010{i}T000000.000000Z-0000{FILE_SUFFIX}"
+                ))
+            })
+            .collect();
+        for (i, p) in names.iter().enumerate() {
+            // The oldest file is the smallest: it would fit, but older files go first.
+            std::fs::write(p, vec![b'x'; if i == 0 { 10 } else { 100 }]).unwrap();
+        }
+        let retention = Retention {
+            max_total_bytes: 300,
+            max_age: None,
+        };
+        // The current file is the oldest name here: it must survive anyway.
+        let deleted = apply_retention(dir.path(), &names[1], &retention, SystemTime::now());
+        let deleted: Vec<&PathBuf> = deleted.iter().map(|(p, _)| p).collect();
+        assert_eq!(deleted, vec![&names[2], &names[0]]);
+        assert!(names[1].exists() && names[3].exists() && names[4].exists());
+    }
+}
