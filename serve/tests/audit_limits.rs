@@ -589,6 +589,35 @@ async fn a_full_disk_is_counted_and_fails_readiness_until_a_write_succeeds() {
     }
 }
 
+/// A gateway that `/readyz` took out of rotation gets no records to write: the writer
+/// probes the file on its own while idle, and readiness comes back once the disk has room.
+#[tokio::test]
+async fn readiness_comes_back_without_traffic_once_writes_work_again() {
+    if !Path::new(FULL).exists() {
+        eprintln!("no {FULL}: skipped");
+        return;
+    }
+    let h = Harness::start().await;
+    h.gateway.state.audit.continue_in(Path::new(FULL)).unwrap();
+    route_ok(&h, "lost").await;
+    wait_for("the failure", async || {
+        readyz(&h.gateway.url).await.0 == 503
+    })
+    .await;
+    // Idle ticks keep probing /dev/full, which keeps failing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(readyz(&h.gateway.url).await.0, 503);
+    let healthy = h.log_dir.path().join(file_name(now_ms(), 9));
+    h.gateway.state.audit.continue_in(&healthy).unwrap();
+    wait_for("readiness without traffic", async || {
+        readyz(&h.gateway.url).await.0 == 200
+    })
+    .await;
+    // The probe leaves nothing behind.
+    assert_eq!(std::fs::read_to_string(&healthy).unwrap(), "");
+    h.gateway.stop().await;
+}
+
 /// A shutdown while writes fail reports it: `shutdown_blocking`/`close_log` answer false
 /// (and `main` then logs the loss instead of "decision log flushed" and exits non-zero).
 #[tokio::test]

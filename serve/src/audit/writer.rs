@@ -27,7 +27,8 @@
 //! Failures are loud ([`LogHealth`]): a failed write (disk full, I/O error) drops the
 //! whole batch (every record of it counted as `write_failed`), cuts the file back to its
 //! last whole line (so a torn line is never followed by more records) and marks the log
-//! failing until a later write succeeds; `/readyz` reports it.
+//! failing until a later write succeeds (a record's, or the writer's own probe when idle:
+//! `LogFile::probe_if_failing`); `/readyz` reports it.
 //!
 //! Retention: each rotation (and each start) deletes the oldest files beyond
 //! `audit.max_total_bytes` and those last written more than `audit.max_age_days` ago,
@@ -328,6 +329,38 @@ impl LogFile {
         }
     }
 
+    /// While the log is failing, and no record comes to try it: writes, fsyncs and cuts
+    /// off one empty line, clearing the failure when that works. Without it a gateway
+    /// taken out of rotation by `/readyz` would get no traffic, so no write, so never be
+    /// ready again once the disk has room.
+    fn probe_if_failing(&mut self) {
+        if self.health.failure().is_none() {
+            return;
+        }
+        self.repair();
+        let Some(c) = self.current.as_mut() else {
+            return;
+        };
+        let probed = c
+            .out
+            .write_all(b"\n")
+            .and_then(|()| c.out.flush())
+            .and_then(|()| c.out.get_ref().sync_data());
+        match probed {
+            Ok(()) => {
+                if c.out.get_ref().set_len(c.flushed).is_err() {
+                    // The empty line stays; readers skip it.
+                    c.bytes += 1;
+                    c.flushed = c.bytes;
+                }
+                self.health.succeeded();
+            }
+            Err(e) => {
+                let _ = self.write_failed("write (probe)", e);
+            }
+        }
+    }
+
     /// Marks the log failing and drops what is buffered (the batch it belonged to is lost
     /// whole: see [`Writer`]); returns the error.
     fn write_failed(&mut self, what: &str, e: std::io::Error) -> std::io::Error {
@@ -609,7 +642,11 @@ impl Writer {
                 Ok(WriterMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     return finish(&mut lock(&file));
                 }
-                Err(RecvTimeoutError::Timeout) => lock(&file).sync_if_due(),
+                Err(RecvTimeoutError::Timeout) => {
+                    let mut file = lock(&file);
+                    file.sync_if_due();
+                    file.probe_if_failing();
+                }
             }
         }
     }
