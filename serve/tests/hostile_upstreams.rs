@@ -54,10 +54,13 @@ impl Hostile {
         let scripts: Arc<Mutex<Vec<Vec<Step>>>> = Arc::default();
         let s = Arc::clone(&scripts);
         tasks.spawn(async move {
+            // The connections' tasks end with the accept loop's (the JoinSet aborts them).
+            let mut connections = JoinSet::new();
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
+                while connections.try_join_next().is_some() {}
                 let script = {
                     let mut all = s.lock().unwrap();
                     if all.len() > 1 {
@@ -66,7 +69,7 @@ impl Hostile {
                         all.first().cloned().unwrap_or_default()
                     }
                 };
-                tokio::spawn(answer(conn, script));
+                connections.spawn(answer(conn, script));
             }
         });
         Hostile {
@@ -501,9 +504,10 @@ async fn three_100_mb_answers_at_once_are_refused_within_bounded_memory() {
         ]);
         let before = rss_mib();
         let peak = Arc::new(Mutex::new(before));
-        let sampler = {
+        let mut sampler = JoinSet::new();
+        {
             let peak = Arc::clone(&peak);
-            tokio::spawn(async move {
+            sampler.spawn(async move {
                 loop {
                     let now = rss_mib();
                     {
@@ -512,11 +516,11 @@ async fn three_100_mb_answers_at_once_are_refused_within_bounded_memory() {
                     }
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-            })
-        };
+            });
+        }
         let body = chat("big", "hi");
         let answers = futures::future::join_all((0..3).map(|_| s.chat(&body))).await;
-        sampler.abort();
+        sampler.abort_all();
         for (status, id, text) in answers {
             assert_eq!(status, 200, "{text}");
             assert!(text.contains("big-backup"), "fell back: {text}");
