@@ -1,22 +1,23 @@
-//! Prompt identity, turn joining and token estimates: the `models` crate's functions
-//! (`models::prompt_id`, `models::join_turns`, `models::tokens::estimate`), so that a
-//! prompt hashes to the same id and costs the same tokens in training data and in the
-//! request path. The tests pin the behaviour the canonical table relies on.
+//! Prompt identity, turn joining and token estimates: the workspace `text` crate's
+//! functions (which `models` re-exports as `models::prompt_id`, `models::join_turns`,
+//! `models::tokens::estimate`), so that a prompt hashes to the same id and costs the same
+//! tokens in training data and in the request path without `datasets` linking `models`
+//! (and ONNX Runtime). The tests pin the behaviour the canonical table relies on.
 
 /// xxh3-64 of the prompt text as 16 lowercase hex digits.
 pub fn prompt_id(text: &str) -> String {
-    models::prompt_id(text)
+    ::text::prompt_id(text)
 }
 
 /// User turns in order, joined by a blank line.
 pub fn join_turns(turns: &[&str]) -> String {
-    models::join_turns(turns)
+    ::text::join_turns(turns)
 }
 
 /// Token estimate: ceil(characters / 4), characters counted as Unicode scalar values
 /// (a documented approximation, about 4 characters per token for English).
 pub fn estimate_tokens(text: &str) -> u32 {
-    models::tokens::estimate(text)
+    ::text::tokens::estimate(text)
 }
 
 #[cfg(test)]

@@ -204,7 +204,6 @@ fn published_accuracies_and_costs() {
     assert!((mean("zeroeval_math_l5", "o1-mini-2024-09-12") - 0.8932).abs() < 0.03);
     // prices.csv lists no o1 price on purpose (hidden reasoning tokens are billed): their
     // cost is unknown (null), never guessed; every other model of every set is priced.
-    use polars::prelude::*;
     let frame = &loaded().frame;
     let models = frame
         .column(datasets::schema::MODEL)
