@@ -1,4 +1,4 @@
-//! `train` without a subcommand: load data → build examples → train → export → report.
+//! `train` without a subcommand: load data → build examples → train → export → summary.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,7 +14,7 @@ use crate::data::{self, LabelKind, TrainingData};
 use crate::inference;
 use crate::model::ModelConfig;
 use crate::onnx::{ArtifactInfo, WrittenArtifact, write_artifact};
-use crate::report::{self, DatasetSummary};
+use crate::summary::{self, DatasetSummary};
 use crate::training::{EnsembleOutcome, TrainingConfig, train_ensemble};
 
 /// Sets whose licenses allow training a model we ship (AlpacaEval is CC BY-NC).
@@ -388,7 +388,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
     };
     let test = data.split(reported);
     let predictions = inference::predict(&outcome.model, &test, 512, device);
-    let test_summary = report::summarize(&data, &test, &predictions);
+    let test_summary = summary::summarize(&data, &test, &predictions);
 
     let validation = serde_json::json!({
         "split": "validation",
@@ -568,7 +568,7 @@ pub fn render(s: &RunSummary) -> String {
         "{} split (quality objective; APGR for two-model sets; cost@best = cost share of the best single model at its quality):\n",
         s.reported
     ));
-    out.push_str(&report::render(&s.test));
+    out.push_str(&summary::render(&s.test));
     out.push_str(&format!(
         "wrote {} ({:.1} MB) and {}\n",
         s.artifact.onnx.display(),

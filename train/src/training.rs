@@ -19,8 +19,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::data::{Example, RouterBatch, RouterBatcher, TrainingData};
 use crate::inference;
-use crate::metrics::{self, ValidationMetrics};
 use crate::model::{ModelConfig, RouterEnsemble, RouterModel, task_log_probs};
+use crate::validation::{self, ValidationMetrics};
 
 /// Everything that defines a training run; saved in the manifest.
 #[derive(Config, Debug)]
@@ -171,7 +171,7 @@ pub fn train_ensemble<B: AutodiffBackend>(
     let valid_set = data.split(datasets::split::Split::Validation);
     let validation = (!valid_set.is_empty()).then(|| {
         let predictions = inference::predict(&model, &valid_set, 512, device);
-        metrics::validation(&valid_set, &predictions)
+        validation::metrics(&valid_set, &predictions)
     });
     Ok(EnsembleOutcome {
         model,
@@ -277,7 +277,7 @@ pub fn train<B: AutodiffBackend>(
         let valid_model = model.valid();
         let validation = (!valid_set.is_empty()).then(|| {
             let predictions = inference::predict(&valid_model, &valid_set, 512, device);
-            metrics::validation(&valid_set, &predictions)
+            validation::metrics(&valid_set, &predictions)
         });
         let category_fit = category_fit(&valid_model, data, &valid_set, device);
         let category_ce = category_fit.cross_entropy;
@@ -358,7 +358,7 @@ pub fn category_fit<B: Backend>(
         let log_probs: Vec<f32> = task_log_probs(logits).into_data().iter::<f32>().collect();
         for (i, e) in chunk.iter().enumerate() {
             let row = &log_probs[i * k..(i + 1) * k];
-            let best = crate::metrics::argmax(row);
+            let best = crate::validation::argmax(row);
             let entry = hits
                 .entry(data.datasets[e.dataset].name.clone())
                 .or_default();

@@ -1,11 +1,12 @@
-//! The short evaluation printed after training, on the test split (prompts never trained on).
+//! The short test-split summary printed after training (prompts never trained on); the full
+//! offline evaluation and its report are [`crate::eval`] (`train eval`).
 //!
 //! Per dataset: the mean quality of the router's quality-objective pick, of the best single
 //! model and of the oracle; for two-model sets the APGR of threshold routing between them;
 //! next to it the APGR of the per-category prior (which knows each prompt's category);
 //! for every set the cheapest cost-aware routing (a λ sweep through
 //! [`models::policy::decide`], the gateway's policy) that matches the best single model's
-//! quality, as a share of that model's cost. `train eval` is the full offline evaluation.
+//! quality, as a share of that model's cost.
 
 use models::{CandidateInput, CandidateModel, Constraints, Objective, decide};
 

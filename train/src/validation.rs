@@ -1,4 +1,6 @@
-//! Validation metrics of the quality and task heads.
+//! Validation metrics of the quality and task heads (BCE, AUC, MAE, task accuracy), computed
+//! every epoch for early stopping and recorded in the manifest. The offline evaluation's
+//! routing metrics are [`crate::eval::metrics`].
 
 use crate::data::Example;
 use crate::inference::Predictions;
@@ -20,7 +22,7 @@ pub struct ValidationMetrics {
 }
 
 /// Computes [`ValidationMetrics`] for `examples` and their predictions (same order).
-pub fn validation(examples: &[&Example], predictions: &Predictions) -> ValidationMetrics {
+pub fn metrics(examples: &[&Example], predictions: &Predictions) -> ValidationMetrics {
     let (mut bce, mut mae, mut pairs) = (0.0, 0.0, 0usize);
     let mut binary: Vec<(f64, bool)> = Vec::new();
     let mut task_hits = 0usize;
