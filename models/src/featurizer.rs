@@ -74,13 +74,14 @@ pub struct NgramRange {
     pub max: usize,
 }
 
-/// Configuration of the hashed n-gram featurizer. Every field has a default.
+/// Configuration of the hashed n-gram featurizer. Every field has a default; the defaults are
+/// the shipped router's (`models/default`, what `train` uses without flags).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HashedNgramsConfig {
-    /// Size of the id space; ids are `1..buckets`, id 0 is padding. Default 2^18.
+    /// Size of the id space; ids are `1..buckets`, id 0 is padding. Default 2^15.
     pub buckets: u32,
-    /// Most sparse features kept per prompt. Default 512.
+    /// Most sparse features kept per prompt. Default 256.
     pub max_features: usize,
     /// Word (token) n-gram lengths. Default 1–2.
     pub word_ngrams: NgramRange,
@@ -99,8 +100,8 @@ pub struct HashedNgramsConfig {
 impl Default for HashedNgramsConfig {
     fn default() -> Self {
         HashedNgramsConfig {
-            buckets: 1 << 18,
-            max_features: 512,
+            buckets: 1 << 15,
+            max_features: 256,
             word_ngrams: NgramRange { min: 1, max: 2 },
             char_ngrams: NgramRange { min: 3, max: 5 },
             lowercase: true,
@@ -897,14 +898,14 @@ mod tests {
         let config = FeaturizerConfig::default();
         let json = serde_json::to_value(&config).unwrap();
         assert_eq!(json["kind"], "hashed_ngrams");
-        assert_eq!(json["buckets"], 1 << 18);
+        assert_eq!(json["buckets"], 1 << 15);
         let back: FeaturizerConfig = serde_json::from_value(json).unwrap();
         assert_eq!(back, config);
         // Missing fields take defaults.
         let partial: FeaturizerConfig =
             serde_json::from_str(r#"{"kind":"hashed_ngrams","buckets":1024}"#).unwrap();
         assert_eq!(partial.buckets(), 1024);
-        assert_eq!(partial.max_features(), 512);
+        assert_eq!(partial.max_features(), 256);
         assert!(serde_json::from_str::<FeaturizerConfig>(r#"{"kind":"bag_of_vibes"}"#).is_err());
     }
 

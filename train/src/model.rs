@@ -1,4 +1,5 @@
-//! The router network: a hashed-feature embedding bag, an MLP, and two heads.
+//! The router network: a hashed-feature embedding bag, an MLP, and its heads (quality, task,
+//! and the optional category head that feeds the predicted-category prior).
 //!
 //! ```text
 //! ids [B,W] ─► Embedding ─► [B,W,E] ─┐
@@ -33,7 +34,12 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
 /// Hyper-parameters of the network; stored in the manifest's training summary.
-#[derive(Config, Debug)]
+///
+/// The defaults are the shipped router's settings (what `train` uses without flags, and what
+/// `models/default/manifest.json` records); only the data's shape is required: `buckets`
+/// (the featurizer's), `dense_dim`, `n_candidates` and `n_tasks`, plus `n_categories` when
+/// the category head is trained.
+#[derive(Config, Debug, PartialEq)]
 pub struct ModelConfig {
     /// Number of hash buckets of the featurizer (rows of the embedding table).
     pub buckets: usize,
@@ -44,7 +50,7 @@ pub struct ModelConfig {
     /// Number of task classes (outputs of the auxiliary task head).
     pub n_tasks: usize,
     /// Width of the embedding bag.
-    #[config(default = 32)]
+    #[config(default = 16)]
     pub embed_dim: usize,
     /// Width of the hidden layer.
     #[config(default = 128)]
@@ -53,14 +59,16 @@ pub struct ModelConfig {
     #[config(default = 32)]
     pub factor_dim: usize,
     /// Dropout probability on the hidden layer during training.
-    #[config(default = 0.5)]
+    #[config(default = 0.2)]
     pub dropout: f64,
     /// Standard deviation of the embedding table's initial values.
     #[config(default = 0.1)]
     pub embed_init_std: f64,
-    /// Fine-grained (dataset, category) classes of an auxiliary training head (0: none).
-    /// The head only shapes the hidden layer during training (MMLU's subject, MMLU-Pro's
-    /// category are never network inputs) and is not exported.
+    /// Fine-grained (dataset, category) classes of the category head (0: no head), which
+    /// learns to recognise a prompt's (dataset, category) from its text (MMLU's subject,
+    /// MMLU-Pro's category are training targets, never network inputs). Without
+    /// `category_prior` it only shapes the hidden layer and is not exported; with it, it is
+    /// part of the exported graph. Set from the data (`train` uses the train split's classes).
     #[config(default = 0)]
     pub n_categories: usize,
     /// Add a per-prompt difficulty to every candidate's quality logit (one scalar from the
@@ -68,8 +76,9 @@ pub struct ModelConfig {
     #[config(default = false)]
     pub difficulty: bool,
     /// Add the predicted-category prior `softmax(category logits / T) · P` to the quality
-    /// logits (needs `n_categories > 0`; the category head and `P` are then exported).
-    #[config(default = false)]
+    /// logits (needs `n_categories > 0`, else it is off; the category head and `P` are then
+    /// exported).
+    #[config(default = true)]
     pub category_prior: bool,
     /// Temperature `T` of the category softmax in the prior (1: the head's own probabilities;
     /// above 1 spreads the prior over similar categories).
@@ -96,7 +105,8 @@ pub struct RouterModel<B: Backend> {
     pub model_bias: Param<Tensor<B, 1>>,
     /// Auxiliary task classifier `[hidden, n_tasks]`.
     pub task_head: Linear<B>,
-    /// Training-only (dataset, category) classifier `[hidden, n_categories]`.
+    /// (dataset, category) classifier `[hidden, n_categories]`; exported with the prior
+    /// table, training-only without it.
     pub category_head: Option<Linear<B>>,
     /// Per-prompt difficulty `[hidden, 1]`, added to all quality logits (exported).
     pub difficulty: Option<Linear<B>>,
@@ -186,7 +196,7 @@ impl<B: Backend> RouterModel<B> {
 }
 
 impl<B: Backend> RouterModel<B> {
-    /// Runs the network up to the logits of both heads.
+    /// Runs the network up to the logits of its heads.
     ///
     /// Shapes: `ids` `[batch, width]`, `weights` `[batch, width]`, `dense` `[batch, dense_dim]`.
     pub fn forward_logits(

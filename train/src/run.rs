@@ -1,4 +1,7 @@
 //! `train` without a subcommand: load data → build examples → train → export → summary.
+//!
+//! The flags' defaults are the shipped settings, read from [`TrainingConfig`]'s and
+//! [`ModelConfig`]'s burn defaults and [`HashedNgramsConfig::default`].
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -62,85 +65,88 @@ pub struct TrainArgs {
     /// Price table (model,input_usd_per_mtok,output_usd_per_mtok) [default: prices.csv next to the data]
     #[arg(long)]
     pub prices: Option<PathBuf>,
+    // The hyper-parameters below take their defaults from `shipped()` (the burn defaults of
+    // `TrainingConfig`/`ModelConfig`) and `HashedNgramsConfig::default()`: those are the one
+    // source of the shipped settings. `TrainArgs::training_config` maps the flags back.
     /// Maximum number of epochs (early stopping usually ends sooner; the cap keeps the
     /// default run under a minute on two cores).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = shipped().max_epochs)]
     pub epochs: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = shipped().lr)]
     pub lr: f64,
     /// Factor applied to the learning rate after every epoch (1: constant).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = shipped().lr_decay)]
     pub lr_decay: f64,
     /// Add a learned per-prompt difficulty (shared by all candidates) to the quality logits.
-    #[arg(long)]
+    #[arg(long, default_value_t = shipped().model.difficulty, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub difficulty: bool,
     /// Hidden layer width.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = shipped().model.hidden)]
     pub hidden: usize,
     /// Embedding width of the hashed features.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = shipped().model.embed_dim)]
     pub embed_dim: usize,
     /// Width of the prompt and model vectors of the quality head.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = shipped().model.factor_dim)]
     pub factor_dim: usize,
     /// Dropout on the hidden layer.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = shipped().model.dropout)]
     pub dropout: f64,
     /// Weight of the auxiliary task loss.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = shipped().task_weight)]
     pub task_weight: f64,
     /// Weigh labelled (prompt, model) pairs equally in the quality loss; by default each prompt
     /// weighs the same however many models answered it.
-    #[arg(long)]
+    #[arg(long, default_value_t = !shipped().per_prompt_loss, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub per_pair_loss: bool,
     /// Adam weight decay.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = shipped().weight_decay)]
     pub weight_decay: f64,
     /// Share of the train split's (dataset, category) mean in each labelled pair's training
     /// target (damps one-shot label noise; the category is never a network input).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = shipped().prior_mix)]
     pub prior_mix: f64,
-    /// Weight of an auxiliary training-only head that predicts the prompt's (dataset,
-    /// category) from its text (0: no such head).
-    #[arg(long, default_value_t = 1.0)]
+    /// Weight of an auxiliary head that predicts the prompt's (dataset, category) from its
+    /// text (0: no such head).
+    #[arg(long, default_value_t = shipped().category_weight)]
     pub category_weight: f64,
     /// Add the predicted-category prior to the quality logits: the category head's softmax
     /// times a learned per-(category, model) table of prior logits, initialised from the train
     /// split's category means (needs `--category-weight` > 0; exported in router.onnx).
     /// `--category-prior false` trains without it.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, default_value_t = shipped().model.category_prior, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub category_prior: bool,
     /// Keep the quality loss out of the category head (it then learns from its own
     /// cross-entropy only; the prior table still learns from the quality loss).
-    #[arg(long)]
+    #[arg(long, default_value_t = shipped().model.category_prior_detach, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub category_prior_detach: bool,
     /// Temperature of the category softmax inside the predicted-category prior.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = shipped().model.category_temperature)]
     pub category_temperature: f64,
     /// Early-stop on the validation BCE plus this weight × the category head's validation
     /// cross-entropy (0: the BCE alone).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = shipped().stop_category_weight)]
     pub stop_category_weight: f64,
     /// Hash buckets of the featurizer (rows of the embedding table; drives ONNX size).
-    #[arg(long, default_value_t = 1 << 15)]
+    #[arg(long, default_value_t = HashedNgramsConfig::default().buckets)]
     pub buckets: u32,
     /// Most sparse features per prompt.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = HashedNgramsConfig::default().max_features)]
     pub max_features: usize,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = shipped().batch_size)]
     pub batch_size: usize,
     /// Epochs without validation improvement before stopping (with the predicted-category
     /// prior the validation BCE plateaus for a few epochs while the category head learns).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = shipped().patience)]
     pub patience: usize,
     /// Seed of initialisation, dropout and batch order (ensemble member i uses seed + i).
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = shipped().seed)]
     pub seed: u64,
     /// Networks trained with consecutive seeds and averaged into one exported router (each
     /// member takes as long as a single network, and adds its size to router.onnx).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = shipped().members)]
     pub members: usize,
     /// Validate (early-stop and report) on cross-validation fold K of the non-test prompts
     /// instead of the plain validation split, for choosing settings on several splits; the
@@ -157,6 +163,78 @@ pub struct TrainArgs {
     /// Hide the progress bars.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// The shipped training settings, from which [`TrainArgs`] takes its defaults: the burn
+/// defaults of [`TrainingConfig`] and [`ModelConfig`]. The network's shape (buckets, dense
+/// width, candidates, tasks) is zero here; [`TrainArgs::training_config`] sets it from the
+/// featurizer and the data.
+fn shipped() -> TrainingConfig {
+    TrainingConfig::new(ModelConfig::new(0, 0, 0, 0))
+}
+
+impl TrainArgs {
+    /// The featurizer these arguments select (`HashedNgramsConfig::default()` without flags).
+    pub fn featurizer_config(&self) -> FeaturizerConfig {
+        FeaturizerConfig::HashedNgrams(HashedNgramsConfig {
+            buckets: self.buckets,
+            max_features: self.max_features,
+            ..HashedNgramsConfig::default()
+        })
+    }
+
+    /// The training configuration these arguments select for a network over `featurizer`'s
+    /// features, `n_candidates` candidate models and `n_categories` (dataset, category)
+    /// classes (the category head is left out when `--category-weight` is 0). Without flags
+    /// this is `TrainingConfig::new(ModelConfig::new(shape…).with_n_categories(n_categories))`.
+    ///
+    /// The struct literals name every field, so a setting added to the configs does not
+    /// compile until it is given a flag here (or deliberately kept at its default).
+    pub fn training_config(
+        &self,
+        featurizer: &FeaturizerConfig,
+        n_candidates: usize,
+        n_categories: usize,
+    ) -> TrainingConfig {
+        let defaults = shipped();
+        let model = ModelConfig {
+            buckets: featurizer.buckets() as usize,
+            dense_dim: featurizer.dense_dim(),
+            n_candidates,
+            n_tasks: taxonomy::TASKS.len(),
+            embed_dim: self.embed_dim,
+            hidden: self.hidden,
+            factor_dim: self.factor_dim,
+            dropout: self.dropout,
+            // Not a flag.
+            embed_init_std: defaults.model.embed_init_std,
+            n_categories: if self.category_weight > 0.0 {
+                n_categories
+            } else {
+                0
+            },
+            difficulty: self.difficulty,
+            category_prior: self.category_prior,
+            category_temperature: self.category_temperature,
+            category_prior_detach: self.category_prior_detach,
+        };
+        TrainingConfig {
+            model,
+            max_epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            lr_decay: self.lr_decay,
+            task_weight: self.task_weight,
+            per_prompt_loss: !self.per_pair_loss,
+            weight_decay: self.weight_decay,
+            prior_mix: self.prior_mix,
+            category_weight: self.category_weight,
+            stop_category_weight: self.stop_category_weight,
+            patience: self.patience,
+            seed: self.seed,
+            members: self.members,
+        }
+    }
 }
 
 /// What a training run produced (also printed by the binary).
@@ -318,11 +396,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
             args.category_temperature
         );
     }
-    let featurizer_config = FeaturizerConfig::HashedNgrams(HashedNgramsConfig {
-        buckets: args.buckets,
-        max_features: args.max_features,
-        ..HashedNgramsConfig::default()
-    });
+    let featurizer_config = args.featurizer_config();
     featurizer_config
         .validate()
         .map_err(|m| anyhow::anyhow!("invalid featurizer settings: {m}"))?;
@@ -343,39 +417,11 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         }
     }
 
-    let model_config = ModelConfig::new(
-        args.buckets as usize,
-        featurizer.dense_dim(),
+    let config = args.training_config(
+        &featurizer_config,
         data.candidates.len(),
-        taxonomy::TASKS.len(),
-    )
-    .with_embed_dim(args.embed_dim)
-    .with_hidden(args.hidden)
-    .with_factor_dim(args.factor_dim)
-    .with_dropout(args.dropout)
-    .with_difficulty(args.difficulty)
-    .with_category_prior(args.category_prior)
-    .with_category_temperature(args.category_temperature)
-    .with_category_prior_detach(args.category_prior_detach)
-    .with_n_categories(if args.category_weight > 0.0 {
-        data.category_classes.len()
-    } else {
-        0
-    });
-    let config = TrainingConfig::new(model_config)
-        .with_max_epochs(args.epochs)
-        .with_lr(args.lr)
-        .with_lr_decay(args.lr_decay)
-        .with_batch_size(args.batch_size)
-        .with_patience(args.patience)
-        .with_task_weight(args.task_weight)
-        .with_per_prompt_loss(!args.per_pair_loss)
-        .with_weight_decay(args.weight_decay)
-        .with_prior_mix(args.prior_mix)
-        .with_members(args.members)
-        .with_category_weight(args.category_weight)
-        .with_stop_category_weight(args.stop_category_weight)
-        .with_seed(args.seed);
+        data.category_classes.len(),
+    );
     let outcome: EnsembleOutcome<B::InnerBackend> =
         train_ensemble::<B>(&config, &data, device, !args.quiet)?;
 
@@ -581,6 +627,138 @@ pub fn render(s: &RunSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser as _;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        train: TrainArgs,
+    }
+
+    fn parse(flags: &[&str]) -> TrainArgs {
+        Cli::try_parse_from(std::iter::once("train").chain(flags.iter().copied()))
+            .unwrap()
+            .train
+    }
+
+    /// The configuration of a network of `models/default`'s shape with all other settings at
+    /// the burn defaults.
+    fn default_config(
+        featurizer: &FeaturizerConfig,
+        candidates: usize,
+        categories: usize,
+    ) -> TrainingConfig {
+        TrainingConfig::new(
+            ModelConfig::new(
+                featurizer.buckets() as usize,
+                featurizer.dense_dim(),
+                candidates,
+                taxonomy::TASKS.len(),
+            )
+            .with_n_categories(categories),
+        )
+    }
+
+    #[test]
+    fn no_flags_train_the_default_configuration() {
+        let args = parse(&[]);
+        let featurizer = args.featurizer_config();
+        assert_eq!(featurizer, FeaturizerConfig::default());
+        let config = args.training_config(&featurizer, 41, 81);
+        let expected = default_config(&featurizer, 41, 81);
+        assert_eq!(
+            serde_json::to_value(&config).unwrap(),
+            serde_json::to_value(&expected).unwrap()
+        );
+        assert_eq!(config, expected);
+    }
+
+    /// Every hyper-parameter flag reaches the configuration: set to a value other than its
+    /// default, each changes its field (the shape and `embed_init_std` are not flags).
+    #[test]
+    fn every_flag_reaches_the_configuration() {
+        let args = parse(&[
+            "--epochs=7",
+            "--lr=0.01",
+            "--lr-decay=0.9",
+            "--difficulty",
+            "--hidden=64",
+            "--embed-dim=8",
+            "--factor-dim=16",
+            "--dropout=0.1",
+            "--task-weight=0.5",
+            "--per-pair-loss",
+            "--weight-decay=0.001",
+            "--prior-mix=0.5",
+            "--category-weight=2",
+            "--category-prior=false",
+            "--category-prior-detach",
+            "--category-temperature=2",
+            "--stop-category-weight=0.5",
+            "--buckets=1024",
+            "--max-features=64",
+            "--batch-size=32",
+            "--patience=2",
+            "--seed=7",
+            "--members=3",
+        ]);
+        let featurizer = args.featurizer_config();
+        assert_eq!(featurizer.buckets(), 1024);
+        assert_eq!(featurizer.max_features(), 64);
+        let set = serde_json::to_value(args.training_config(&featurizer, 41, 81)).unwrap();
+        let base =
+            serde_json::to_value(default_config(&FeaturizerConfig::default(), 41, 81)).unwrap();
+        let not_flags = [
+            "dense_dim",
+            "n_candidates",
+            "n_tasks",
+            "n_categories",
+            "embed_init_std",
+        ];
+        let mut checked = 0;
+        for (scope, set, base) in [("", &set, &base), ("model.", &set["model"], &base["model"])] {
+            for (key, value) in set.as_object().unwrap() {
+                if key == "model" || not_flags.contains(&key.as_str()) {
+                    continue;
+                }
+                assert_ne!(value, &base[key], "{scope}{key} did not follow its flag");
+                checked += 1;
+            }
+        }
+        assert_eq!(
+            checked, 22,
+            "a setting was added: give it a flag and list it above"
+        );
+    }
+
+    #[test]
+    fn boolean_flags_take_an_optional_value() {
+        assert!(parse(&["--difficulty"]).difficulty);
+        assert!(!parse(&["--difficulty", "false"]).difficulty);
+        assert!(parse(&["--category-prior"]).category_prior);
+        assert!(!parse(&["--category-prior", "false"]).category_prior);
+    }
+
+    /// The shipped router (`models/default`) was trained with the defaults: its manifest records
+    /// exactly the configuration `train` builds without flags, for its shape.
+    #[test]
+    fn defaults_are_what_the_shipped_router_records() {
+        let manifest = models::Manifest::load(models::artifact::default_dir()).unwrap();
+        assert_eq!(manifest.featurizer, FeaturizerConfig::default());
+        let recorded: TrainingConfig =
+            serde_json::from_value(manifest.training["hyper_parameters"].clone()).unwrap();
+        assert_eq!(recorded.model.n_candidates, manifest.candidates.len());
+        let built = parse(&[]).training_config(
+            &manifest.featurizer,
+            recorded.model.n_candidates,
+            recorded.model.n_categories,
+        );
+        assert_eq!(built, recorded);
+        assert_eq!(
+            serde_json::to_value(&built).unwrap(),
+            manifest.training["hyper_parameters"]
+        );
+    }
 
     #[test]
     fn noncommercial_sets_need_an_explicit_flag() {

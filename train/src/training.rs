@@ -1,11 +1,16 @@
 //! The training loop (burn's `custom-training-loop` style, on an autodiff backend).
 //!
-//! Loss = masked binary cross-entropy between the quality logits and the normalised scores
-//! (a missing (prompt, model) outcome has mask 0 and adds nothing), averaged per prompt
-//! (or per labelled pair), + `task_weight` × cross-entropy of the task head. Adam, shuffled mini-batches,
-//! early stopping on the validation BCE with `patience`; the best epoch's weights are kept.
-//! The same seed, data and backend give the same model. [`train_ensemble`] trains several
-//! networks with consecutive seeds and averages them.
+//! Loss = masked binary cross-entropy between the quality logits and the targets (the
+//! normalised scores, mixed by `prior_mix` with the train split's (dataset, category) mean;
+//! a missing (prompt, model) outcome has mask 0 and adds nothing), averaged per prompt (or
+//! per labelled pair), + `task_weight` × cross-entropy of the task head + `category_weight` ×
+//! cross-entropy of the category head. Adam, shuffled mini-batches, early stopping on the
+//! validation BCE (+ `stop_category_weight` × the category cross-entropy) with `patience`;
+//! the best epoch's weights are kept. The same seed, data and backend give the same model.
+//! [`train_ensemble`] trains several networks with consecutive seeds and averages them.
+//!
+//! [`TrainingConfig`]'s and [`ModelConfig`]'s defaults are the shipped settings: `train`
+//! without flags trains exactly `TrainingConfig::new(ModelConfig::new(shape…))`.
 
 use std::time::{Duration, Instant};
 
@@ -22,17 +27,22 @@ use crate::inference;
 use crate::model::{ModelConfig, RouterEnsemble, RouterModel, task_log_probs};
 use crate::validation::{self, ValidationMetrics};
 
-/// Everything that defines a training run; saved in the manifest.
-#[derive(Config, Debug)]
+/// Everything that defines a training run; saved in the manifest (`training.hyper_parameters`).
+///
+/// The defaults are the shipped router's settings: the `train` command takes its flags'
+/// defaults from here (`crate::run::TrainArgs`), and `models/default/manifest.json` records
+/// them (both pinned by tests in `crate::run`).
+#[derive(Config, Debug, PartialEq)]
 pub struct TrainingConfig {
     pub model: ModelConfig,
-    /// Upper bound on epochs (early stopping usually ends sooner).
-    #[config(default = 30)]
+    /// Upper bound on epochs (early stopping usually ends sooner; the cap keeps the default
+    /// run under a minute on two cores).
+    #[config(default = 20)]
     pub max_epochs: usize,
     #[config(default = 128)]
     pub batch_size: usize,
     /// Adam learning rate (of the first epoch; see `lr_decay`).
-    #[config(default = 1e-3)]
+    #[config(default = 3e-3)]
     pub lr: f64,
     /// Factor applied to the learning rate after every epoch (1: constant).
     #[config(default = 1.0)]
@@ -48,20 +58,23 @@ pub struct TrainingConfig {
     #[config(default = 0.0)]
     pub weight_decay: f64,
     /// Share of the train-split (dataset, category) mean in each labelled pair's target
-    /// (see [`crate::data::Example::prior`]); 0 trains on the labels alone.
-    #[config(default = 0.0)]
+    /// (see [`crate::data::Example::prior`]; damps one-shot label noise); 0 trains on the
+    /// labels alone.
+    #[config(default = 0.3)]
     pub prior_mix: f64,
     /// Weight of the auxiliary (dataset, category) cross-entropy (needs
-    /// `model.n_categories > 0`).
-    #[config(default = 0.0)]
+    /// `model.n_categories > 0`; `train` gives the model no category head when this is 0).
+    #[config(default = 1.0)]
     pub category_weight: f64,
     /// Early-stopping score: the validation quality BCE plus this weight × the validation
     /// cross-entropy of the category head (0: the BCE alone). With the predicted-category
     /// prior, the quality BCE can plateau while the category head still improves.
     #[config(default = 0.0)]
     pub stop_category_weight: f64,
-    /// Epochs without a better validation BCE before stopping.
-    #[config(default = 3)]
+    /// Epochs without a better early-stopping score before stopping (with the
+    /// predicted-category prior the validation BCE plateaus for a few epochs while the
+    /// category head learns).
+    #[config(default = 6)]
     pub patience: usize,
     /// Seeds parameter initialisation, dropout and the batch order.
     #[config(default = 42)]

@@ -607,7 +607,9 @@ mod tests {
 
     #[test]
     fn graph_declares_the_contract_io_and_all_weights() {
-        let model = ModelConfig::new(100, 12, 3, 5).init::<NdArray<f32>>(&Default::default());
+        let model = ModelConfig::new(100, 12, 3, 5)
+            .with_embed_dim(32)
+            .init::<NdArray<f32>>(&Default::default());
         let io = OnnxIo::default();
         let proto = export_model(&model, &io).unwrap();
         assert_eq!(proto.opset_import[0].version, OPSET);
@@ -663,7 +665,11 @@ mod tests {
             (nodes, inits)
         };
         // A training-only category head adds nothing to the graph.
-        let (nodes, inits) = names(ModelConfig::new(100, 12, 3, 5).with_n_categories(7));
+        let (nodes, inits) = names(
+            ModelConfig::new(100, 12, 3, 5)
+                .with_n_categories(7)
+                .with_category_prior(false),
+        );
         assert!(!nodes.iter().any(|n| n.contains("category")));
         assert!(
             !inits
