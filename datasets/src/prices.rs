@@ -14,21 +14,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{LoadError, Location};
 use crate::table;
 
-/// List price of one model, USD per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Price {
-    pub input_usd_per_mtok: f64,
-    pub output_usd_per_mtok: f64,
-}
-
-impl Price {
-    /// Cost in USD of one call with these token counts.
-    pub fn cost(&self, input_tokens: u32, output_tokens: u32) -> f64 {
-        (f64::from(input_tokens) * self.input_usd_per_mtok
-            + f64::from(output_tokens) * self.output_usd_per_mtok)
-            / 1_000_000.0
-    }
-}
+/// List price of one model, USD per million tokens; `cost` is the one cost formula.
+pub use text::cost::ModelPrice as Price;
 
 /// Prices by model name, with the matching rules of the module docs.
 #[derive(Debug, Clone, Default)]

@@ -2,34 +2,19 @@
 //!
 //! Cost of a request = `input_tokens × input price + output_tokens × output price`, with
 //! prices in USD per million tokens (the convention of `prices.csv` and the manifest).
+//! [`estimate_cost`] (from the `text` crate, which `datasets` shares) is the only place
+//! that formula is written: the gateway's estimates and realised costs, training labels,
+//! the data loader and every offline report call it.
 
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::Manifest;
 
-/// List price of a model in USD per million tokens.
+pub use text::cost::{ModelPrice, estimate_cost};
+
+/// What a model costs and what it can take: the facts routing needs besides its name.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelPrice {
-    pub input_usd_per_mtok: f64,
-    pub output_usd_per_mtok: f64,
-}
-
-/// Estimated cost in USD of `input_tokens` in and `output_tokens` out at `price`.
-/// Tokens may be counts (`u32`) or expectations (`f64`).
-pub fn estimate_cost(
-    input_tokens: impl Into<f64>,
-    output_tokens: impl Into<f64>,
-    price: &ModelPrice,
-) -> f64 {
-    (input_tokens.into() * price.input_usd_per_mtok
-        + output_tokens.into() * price.output_usd_per_mtok)
-        / 1_000_000.0
-}
-
-/// One LLM the gateway can route to.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CatalogEntry {
-    pub name: String,
+pub struct ModelTerms {
     /// `None` when the price is unknown (a cost cap then excludes the model).
     pub price: Option<ModelPrice>,
     /// Context window in tokens, when known.
@@ -38,7 +23,7 @@ pub struct CatalogEntry {
     pub expected_output_tokens: f64,
 }
 
-impl CatalogEntry {
+impl ModelTerms {
     /// Estimated cost of a request with `input_tokens` in; output tokens are `max_output_tokens`
     /// when the caller capped them below the expectation, else `expected_output_tokens`.
     /// `None` when the price is unknown.
@@ -60,6 +45,26 @@ impl CatalogEntry {
     }
 }
 
+/// One LLM the gateway can route to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CatalogEntry {
+    pub name: String,
+    #[serde(flatten)]
+    pub terms: ModelTerms,
+}
+
+impl CatalogEntry {
+    /// See [`ModelTerms::estimate_cost`].
+    pub fn estimate_cost(&self, input_tokens: u32, max_output_tokens: Option<u32>) -> Option<f64> {
+        self.terms.estimate_cost(input_tokens, max_output_tokens)
+    }
+
+    /// See [`ModelTerms::fits_context`].
+    pub fn fits_context(&self, input_tokens: u32) -> bool {
+        self.terms.fits_context(input_tokens)
+    }
+}
+
 /// A small ordered collection of [`CatalogEntry`]s, looked up by name.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
@@ -72,23 +77,16 @@ impl Catalog {
         Catalog::default()
     }
 
-    /// The manifest's candidates, in manifest order. A price is known only when both the
-    /// input and output prices are; context lengths are unknown.
+    /// The manifest's candidates, in manifest order (see [`CandidateModel::terms`]).
+    ///
+    /// [`CandidateModel::terms`]: crate::manifest::CandidateModel::terms
     pub fn from_manifest(manifest: &Manifest) -> Catalog {
         let entries = manifest
             .candidates
             .iter()
             .map(|c| CatalogEntry {
                 name: c.name.clone(),
-                price: match (c.input_usd_per_mtok, c.output_usd_per_mtok) {
-                    (Some(input), Some(output)) => Some(ModelPrice {
-                        input_usd_per_mtok: input,
-                        output_usd_per_mtok: output,
-                    }),
-                    _ => None,
-                },
-                context_length: None,
-                expected_output_tokens: c.expected_output_tokens,
+                terms: c.terms(),
             })
             .collect();
         Catalog { entries }
@@ -148,14 +146,6 @@ mod tests {
         output_usd_per_mtok: 30.0,
     };
 
-    #[test]
-    fn cost_is_per_million_tokens() {
-        assert!((estimate_cost(1_000_000u32, 0u32, &GPT4) - 10.0).abs() < 1e-12);
-        assert!((estimate_cost(1000u32, 500u32, &GPT4) - 0.025).abs() < 1e-12);
-        assert!((estimate_cost(100.0, 33.5, &GPT4) - (0.001 + 0.001005)).abs() < 1e-12);
-        assert_eq!(estimate_cost(0u32, 0u32, &GPT4), 0.0);
-    }
-
     fn manifest() -> Manifest {
         Manifest::new(
             "t",
@@ -180,8 +170,8 @@ mod tests {
     fn catalog_from_manifest() {
         let catalog = Catalog::from_manifest(&manifest());
         assert_eq!(catalog.len(), 2);
-        assert_eq!(catalog.get("gpt-4").unwrap().price, Some(GPT4));
-        assert_eq!(catalog.get("mystery").unwrap().price, None);
+        assert_eq!(catalog.get("gpt-4").unwrap().terms.price, Some(GPT4));
+        assert_eq!(catalog.get("mystery").unwrap().terms.price, None);
         let cost = catalog.estimate_cost("gpt-4", 1000, None).unwrap();
         assert!((cost - (0.01 + 0.012)).abs() < 1e-12);
         // A max_tokens below the expectation caps the output estimate.
@@ -196,18 +186,25 @@ mod tests {
         let mut catalog = Catalog::from_manifest(&manifest());
         catalog.upsert(CatalogEntry {
             name: "mystery".into(),
-            price: Some(GPT4),
-            context_length: Some(8192),
-            expected_output_tokens: 10.0,
+            terms: ModelTerms {
+                price: Some(GPT4),
+                context_length: Some(8192),
+                expected_output_tokens: 10.0,
+            },
         });
         catalog.upsert(CatalogEntry {
             name: "new".into(),
-            price: None,
-            context_length: None,
-            expected_output_tokens: 1.0,
+            terms: ModelTerms {
+                price: None,
+                context_length: None,
+                expected_output_tokens: 1.0,
+            },
         });
         assert_eq!(catalog.len(), 3);
-        assert_eq!(catalog.get("mystery").unwrap().context_length, Some(8192));
+        assert_eq!(
+            catalog.get("mystery").unwrap().terms.context_length,
+            Some(8192)
+        );
         assert_eq!(catalog.iter().last().unwrap().name, "new");
     }
 
@@ -215,7 +212,7 @@ mod tests {
     fn context_fit() {
         let mut e = Catalog::from_manifest(&manifest()).entries.remove(0);
         assert!(e.fits_context(1_000_000));
-        e.context_length = Some(8192);
+        e.terms.context_length = Some(8192);
         assert!(e.fits_context(8000));
         assert!(!e.fits_context(9000));
     }

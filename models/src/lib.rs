@@ -16,6 +16,8 @@
 //!   the build script fetched).
 //! - [`scorer`] — the [`scorer::Scorer`] trait and [`scorer::OnnxScorer`]: prompt → predicted
 //!   quality per candidate and task probabilities.
+//! - [`routing`] — prediction + a candidate's price and limits + the request's facts + what
+//!   is known live → the policy's input: the one builder `serve` and `train eval` share.
 //! - [`policy`] — [`policy::decide`]: which candidate wins for an objective under constraints,
 //!   the fallback order, and a human-readable reason.
 //! - [`catalog`] — LLM prices, context lengths and expected output lengths; cost estimates.
@@ -28,17 +30,20 @@ pub mod manifest;
 #[cfg(feature = "onnx-proto")]
 pub mod onnx_proto;
 pub mod policy;
+pub mod routing;
 pub mod runtime;
 pub mod scorer;
 pub mod taxonomy;
 
 pub use artifact::{Artifact, ArtifactError};
-pub use catalog::{Catalog, CatalogEntry, ModelPrice, estimate_cost};
+pub use catalog::{Catalog, CatalogEntry, ModelPrice, ModelTerms, estimate_cost};
 pub use featurizer::{FeatureBatch, Features, Featurizer, FeaturizerConfig, HashedNgramsConfig};
 pub use manifest::{CandidateModel, LabelSemantics, Manifest, OnnxIo, TaskMapping};
 pub use policy::{
-    CandidateInput, CandidateOutcome, Constraints, Decision, Objective, decide, decide_owned,
+    CandidateInput, CandidateOutcome, Constraints, Decision, Exclusion, Objective, Unavailable,
+    decide, decide_owned,
 };
+pub use routing::{Live, RequestFacts};
 pub use scorer::{OnnxScorer, Prediction, Scorer, ScorerError, ScorerOptions};
 /// Prompt identity and turn joining live in the workspace `text` crate (shared with
 /// `datasets`, which must build without ONNX Runtime); these paths stay the public ones.

@@ -56,6 +56,25 @@ pub struct CandidateModel {
     pub expected_output_tokens: f64,
 }
 
+impl CandidateModel {
+    /// The list price, known only when both the input and the output price are.
+    pub fn price(&self) -> Option<crate::catalog::ModelPrice> {
+        Some(crate::catalog::ModelPrice {
+            input_usd_per_mtok: self.input_usd_per_mtok?,
+            output_usd_per_mtok: self.output_usd_per_mtok?,
+        })
+    }
+
+    /// Price and expected answer length; the manifest does not know context windows.
+    pub fn terms(&self) -> crate::catalog::ModelTerms {
+        crate::catalog::ModelTerms {
+            price: self.price(),
+            context_length: None,
+            expected_output_tokens: self.expected_output_tokens,
+        }
+    }
+}
+
 /// How dataset categories were mapped to `tasks` when the artifact was trained.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskMapping {

@@ -2,11 +2,14 @@
 //! fails, and why. Shared by `serve` (per request) and `train eval` (offline sweeps), so that
 //! offline numbers describe exactly what the gateway does.
 //!
+//! Its inputs come from [`crate::routing`], the one place where a prediction, the
+//! candidates' prices and limits and the request's facts become [`CandidateInput`]s.
+//!
 //! Rules, in order:
-//! 1. Exclusions (the first that applies is recorded, in this order): `not in requested
-//!    candidates`, `excluded by caller`, `unavailable: <reason>`, `predicted quality is not a
-//!    number`, under a cost cap `estimated cost unknown; cannot check the $Y cap` or `estimated
-//!    cost $X exceeds cap $Y`, `predicted quality X below minimum Y`.
+//! 1. Exclusions ([`Exclusion`]; the first that applies is recorded, in this order): `not in
+//!    requested candidates`, `excluded by caller`, `unavailable: <reason>`, `predicted quality
+//!    is not a number`, under a cost cap `estimated cost unknown; cannot check the $Y cap` or
+//!    `estimated cost $X exceeds cap $Y`, `predicted quality X below minimum Y`.
 //! 2. Utility = `quality·q − cost_per_usd·cost_usd − latency_per_s·latency_s`, with weights from
 //!    the [`Objective`]. When a weight is non-zero and a candidate's estimate is missing, the
 //!    worst (highest) estimate among the candidates stands in for it — unknown is never
@@ -15,7 +18,9 @@
 //!    then the faster, then the earlier candidate. `fallback_order` is the other eligible
 //!    candidates in the same order.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::{Deserialize, Serialize, Serializer};
 
 /// `Objective::Cost`'s willingness to pay: 100 utility per USD, i.e. one full point of
 /// quality (the 0–1 scale) is worth $0.01 per request, and a 0.1 quality gain is worth
@@ -25,8 +30,8 @@ pub const DEFAULT_COST_PER_USD: f64 = 100.0;
 /// `Objective::Latency`'s penalty: 0.1 quality per second of expected latency.
 pub const DEFAULT_LATENCY_PER_S: f64 = 0.1;
 
-/// What the policy knows about one candidate for one prompt.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What the policy knows about one candidate for one prompt (built by [`crate::routing`]).
+#[derive(Clone, Debug, PartialEq)]
 pub struct CandidateInput {
     pub model: String,
     /// The scorer's predicted normalised quality in [0, 1].
@@ -35,13 +40,112 @@ pub struct CandidateInput {
     pub est_cost_usd: Option<f64>,
     /// Estimated latency in milliseconds; `None` when unknown.
     pub est_latency_ms: Option<f64>,
-    /// Why the model cannot be used now (open circuit breaker, context too long, …).
-    pub unavailable: Option<String>,
+    /// Why the model cannot be used now (open circuit breakers, context too long, …).
+    pub unavailable: Option<Unavailable>,
 }
 
-/// What the caller optimises.
+/// Why a candidate cannot serve this request, whatever the caller asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The router scores it but the gateway has no provider for it.
+    NotInCatalog,
+    /// The prompt alone is longer than the model's context window.
+    ContextTooLong {
+        prompt_tokens: u32,
+        context_length: u32,
+    },
+    /// Every provider of the model has an open circuit breaker.
+    BreakersOpen { providers: Vec<String> },
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unavailable::NotInCatalog => f.write_str("not in the gateway's catalog"),
+            Unavailable::ContextTooLong {
+                prompt_tokens,
+                context_length,
+            } => write!(
+                f,
+                "prompt of ~{prompt_tokens} tokens exceeds the context length {context_length}"
+            ),
+            Unavailable::BreakersOpen { providers } => write!(
+                f,
+                "circuit breaker open for every provider ({})",
+                providers.join(", ")
+            ),
+        }
+    }
+}
+
+/// Why a candidate could not win. Serialised as its sentence (the decision record's JSON).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Exclusion {
+    /// `route.candidates` (or `models`) does not list it.
+    NotRequested,
+    /// `route.exclude` lists it.
+    ExcludedByCaller,
+    Unavailable(Unavailable),
+    /// The scorer gave NaN or an infinity.
+    QualityNotANumber,
+    /// Under a cost cap, a candidate without a price cannot be checked, so it is out.
+    CostUnknownUnderCap {
+        cap_usd: f64,
+    },
+    CostOverCap {
+        cost_usd: f64,
+        cap_usd: f64,
+    },
+    BelowMinQuality {
+        quality: f64,
+        min: f64,
+    },
+}
+
+impl Exclusion {
+    /// The caller ruled the candidate out by name (and knows why).
+    pub fn is_by_name(&self) -> bool {
+        matches!(self, Exclusion::NotRequested | Exclusion::ExcludedByCaller)
+    }
+}
+
+impl fmt::Display for Exclusion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exclusion::NotRequested => f.write_str("not in requested candidates"),
+            Exclusion::ExcludedByCaller => f.write_str("excluded by caller"),
+            Exclusion::Unavailable(why) => write!(f, "unavailable: {why}"),
+            Exclusion::QualityNotANumber => f.write_str("predicted quality is not a number"),
+            Exclusion::CostUnknownUnderCap { cap_usd } => write!(
+                f,
+                "estimated cost unknown; cannot check the {} cap",
+                usd(*cap_usd)
+            ),
+            Exclusion::CostOverCap { cost_usd, cap_usd } => write!(
+                f,
+                "estimated cost {} exceeds cap {}",
+                usd(*cost_usd),
+                usd(*cap_usd)
+            ),
+            Exclusion::BelowMinQuality { quality, min } => {
+                write!(f, "predicted quality {quality:.2} below minimum {min:.2}")
+            }
+        }
+    }
+}
+
+impl Serialize for Exclusion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// What the caller optimises: in config, requests and records either a name
+/// (`"quality"`, `"cost"`, `"latency"`) or explicit weights
+/// (`{"quality": 1, "cost_per_usd": 50, "latency_per_s": 0}`, missing weights default to
+/// quality 1 and 0 for the others).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(from = "ObjectiveSpec", into = "ObjectiveSpec")]
 pub enum Objective {
     /// Highest predicted quality; ties go to the cheaper.
     #[default]
@@ -58,7 +162,93 @@ pub enum Objective {
     },
 }
 
+/// [`Objective`]'s JSON/TOML form. Named after what callers write, since serde's "did not
+/// match any variant" error names it.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ObjectiveSpec {
+    Named(NamedObjective),
+    Weighted(ObjectiveWeights),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum NamedObjective {
+    Quality,
+    Cost,
+    Latency,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectiveWeights {
+    #[serde(default = "one")]
+    quality: f64,
+    #[serde(default)]
+    cost_per_usd: f64,
+    #[serde(default)]
+    latency_per_s: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl From<ObjectiveSpec> for Objective {
+    fn from(spec: ObjectiveSpec) -> Objective {
+        match spec {
+            ObjectiveSpec::Named(NamedObjective::Quality) => Objective::Quality,
+            ObjectiveSpec::Named(NamedObjective::Cost) => Objective::Cost,
+            ObjectiveSpec::Named(NamedObjective::Latency) => Objective::Latency,
+            ObjectiveSpec::Weighted(w) => Objective::Weighted {
+                quality: w.quality,
+                cost_per_usd: w.cost_per_usd,
+                latency_per_s: w.latency_per_s,
+            },
+        }
+    }
+}
+
+impl From<Objective> for ObjectiveSpec {
+    fn from(objective: Objective) -> ObjectiveSpec {
+        match objective {
+            Objective::Quality => ObjectiveSpec::Named(NamedObjective::Quality),
+            Objective::Cost => ObjectiveSpec::Named(NamedObjective::Cost),
+            Objective::Latency => ObjectiveSpec::Named(NamedObjective::Latency),
+            Objective::Weighted {
+                quality,
+                cost_per_usd,
+                latency_per_s,
+            } => ObjectiveSpec::Weighted(ObjectiveWeights {
+                quality,
+                cost_per_usd,
+                latency_per_s,
+            }),
+        }
+    }
+}
+
 impl Objective {
+    /// The first explicit weight that is not a finite non-negative number, as
+    /// `(field, value)`; `None` for named objectives and valid weights.
+    pub fn invalid_weight(&self) -> Option<(&'static str, f64)> {
+        let Objective::Weighted {
+            quality,
+            cost_per_usd,
+            latency_per_s,
+        } = *self
+        else {
+            return None;
+        };
+        [
+            ("quality", quality),
+            ("cost_per_usd", cost_per_usd),
+            ("latency_per_s", latency_per_s),
+        ]
+        .into_iter()
+        .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+    }
+
     /// The objective's weights as `(quality, cost_per_usd, latency_per_s)`.
     pub fn weights(&self) -> (f64, f64, f64) {
         match *self {
@@ -89,7 +279,7 @@ pub struct Constraints {
 }
 
 /// The policy's view of one candidate, in input order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CandidateOutcome {
     pub model: String,
     pub predicted_quality: f64,
@@ -98,11 +288,11 @@ pub struct CandidateOutcome {
     /// Utility under the objective (computed for excluded candidates too, for the audit).
     pub utility: f64,
     /// Why the candidate could not win; `None` when eligible.
-    pub excluded: Option<String>,
+    pub excluded: Option<Exclusion>,
 }
 
 /// The outcome of [`decide`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Decision {
     /// Index into `candidates` (= the input order) of the winner; `None` when all are excluded.
     pub winner: Option<usize>,
@@ -217,36 +407,27 @@ fn or_inf(v: Option<f64>) -> f64 {
     v.filter(|v| !v.is_nan()).unwrap_or(f64::INFINITY)
 }
 
-fn exclusion(c: &CandidateInput, constraints: &Constraints) -> Option<String> {
+fn exclusion(c: &CandidateInput, constraints: &Constraints) -> Option<Exclusion> {
     if let Some(allowed) = &constraints.candidates
         && !allowed.contains(&c.model)
     {
-        return Some("not in requested candidates".into());
+        return Some(Exclusion::NotRequested);
     }
     if constraints.exclude.contains(&c.model) {
-        return Some("excluded by caller".into());
+        return Some(Exclusion::ExcludedByCaller);
     }
     if let Some(why) = &c.unavailable {
-        return Some(format!("unavailable: {why}"));
+        return Some(Exclusion::Unavailable(why.clone()));
     }
     if !c.predicted_quality.is_finite() {
-        return Some("predicted quality is not a number".into());
+        return Some(Exclusion::QualityNotANumber);
     }
-    if let Some(cap) = constraints.max_cost_usd {
+    if let Some(cap_usd) = constraints.max_cost_usd {
         match c.est_cost_usd {
-            None => {
-                return Some(format!(
-                    "estimated cost unknown; cannot check the {} cap",
-                    usd(cap)
-                ));
-            }
+            None => return Some(Exclusion::CostUnknownUnderCap { cap_usd }),
             // A NaN cost is not within the cap either.
-            Some(cost) if cost.is_nan() || cost > cap => {
-                return Some(format!(
-                    "estimated cost {} exceeds cap {}",
-                    usd(cost),
-                    usd(cap)
-                ));
+            Some(cost_usd) if cost_usd.is_nan() || cost_usd > cap_usd => {
+                return Some(Exclusion::CostOverCap { cost_usd, cap_usd });
             }
             Some(_) => {}
         }
@@ -254,10 +435,10 @@ fn exclusion(c: &CandidateInput, constraints: &Constraints) -> Option<String> {
     if let Some(min) = constraints.min_quality
         && c.predicted_quality < min
     {
-        return Some(format!(
-            "predicted quality {:.2} below minimum {:.2}",
-            c.predicted_quality, min
-        ));
+        return Some(Exclusion::BelowMinQuality {
+            quality: c.predicted_quality,
+            min,
+        });
     }
     None
 }
@@ -292,7 +473,10 @@ fn explain(
         let listed: Vec<String> = outcomes
             .iter()
             .take(6)
-            .map(|o| format!("{} {}", o.model, o.excluded.as_deref().unwrap_or("")))
+            .map(|o| match &o.excluded {
+                Some(why) => format!("{} {why}", o.model),
+                None => format!("{} ", o.model),
+            })
             .collect();
         let more = outcomes.len().saturating_sub(6);
         let tail = if more > 0 {
@@ -336,20 +520,13 @@ fn explain(
         .filter(|(i, o)| {
             *i != w
                 && o.predicted_quality > q
-                && !matches!(
-                    o.excluded.as_deref(),
-                    Some("not in requested candidates" | "excluded by caller")
-                )
+                && !o.excluded.as_ref().is_some_and(Exclusion::is_by_name)
         })
         .max_by(|a, b| a.1.predicted_quality.total_cmp(&b.1.predicted_quality));
     if let Some((_, r)) = rival {
-        let but = match r.excluded.as_deref() {
-            Some(why) if why.starts_with("estimated cost ") && r.est_cost_usd.is_some() => {
-                format!("costs {}", r.est_cost_usd.map_or_else(String::new, usd))
-            }
-            Some(why) if why.starts_with("unavailable: ") => {
-                format!("is {why}")
-            }
+        let but = match &r.excluded {
+            Some(Exclusion::CostOverCap { cost_usd, .. }) => format!("costs {}", usd(*cost_usd)),
+            Some(why @ Exclusion::Unavailable(_)) => format!("is {why}"),
             Some(why) => format!("was excluded ({why})"),
             None => match objective {
                 Objective::Cost => {
@@ -396,7 +573,7 @@ mod tests {
             cand("small", 0.6, Some(0.001), Some(200.0)),
             cand("pricey", 0.95, Some(0.5), None),
         ];
-        inputs[1].unavailable = Some("breaker open".into());
+        inputs[1].unavailable = Some(Unavailable::NotInCatalog);
         let constraints = Constraints {
             max_cost_usd: Some(0.05),
             ..Constraints::default()
@@ -426,8 +603,12 @@ mod tests {
         ]
     }
 
-    fn excluded(d: &Decision, i: usize) -> &str {
-        d.candidates[i].excluded.as_deref().unwrap_or("")
+    fn excluded(d: &Decision, i: usize) -> String {
+        d.candidates[i]
+            .excluded
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default()
     }
 
     #[test]
@@ -525,13 +706,18 @@ mod tests {
     #[test]
     fn unavailable_is_excluded_with_its_reason() {
         let mut cands = three();
-        cands[0].unavailable = Some("circuit breaker open".into());
+        cands[0].unavailable = Some(Unavailable::BreakersOpen {
+            providers: vec!["openai".into()],
+        });
         let d = decide(&cands, &Objective::Quality, &Constraints::default());
-        assert_eq!(excluded(&d, 0), "unavailable: circuit breaker open");
+        assert_eq!(
+            excluded(&d, 0),
+            "unavailable: circuit breaker open for every provider (openai)"
+        );
         assert_eq!(d.winner, Some(1));
         assert!(
             d.reason.ends_with(
-                "gpt-4-1106-preview scored 0.84 but is unavailable: circuit breaker open"
+                "gpt-4-1106-preview scored 0.84 but is unavailable: circuit breaker open for every provider (openai)"
             ),
             "{}",
             d.reason
@@ -642,13 +828,44 @@ mod tests {
     }
 
     #[test]
-    fn objective_serde_is_tagged() {
-        let json = serde_json::to_string(&Objective::Cost).unwrap();
-        assert_eq!(json, r#"{"kind":"cost"}"#);
-        let w: Objective = serde_json::from_str(
-            r#"{"kind":"weighted","quality":1.0,"cost_per_usd":50.0,"latency_per_s":0.0}"#,
-        )
-        .unwrap();
+    fn objective_serde_takes_names_and_weights() {
+        assert_eq!(
+            serde_json::to_string(&Objective::Cost).unwrap(),
+            r#""cost""#
+        );
+        let named: Objective = serde_json::from_str(r#""latency""#).unwrap();
+        assert_eq!(named, Objective::Latency);
+        let w: Objective =
+            serde_json::from_str(r#"{"quality":1.0,"cost_per_usd":50.0,"latency_per_s":0.0}"#)
+                .unwrap();
         assert_eq!(w.weights(), (1.0, 50.0, 0.0));
+        let defaults: Objective = serde_json::from_str(r#"{"cost_per_usd":5.0}"#).unwrap();
+        assert_eq!(defaults.weights(), (1.0, 5.0, 0.0));
+        assert_eq!(
+            serde_json::to_value(defaults).unwrap(),
+            serde_json::json!({"quality": 1.0, "cost_per_usd": 5.0, "latency_per_s": 0.0})
+        );
+        assert!(serde_json::from_str::<Objective>(r#""cheapest""#).is_err());
+        assert!(serde_json::from_str::<Objective>(r#"{"cost_per_usd":1,"speed":2}"#).is_err());
+    }
+
+    #[test]
+    fn exclusions_serialise_as_their_sentence() {
+        let e = Exclusion::CostOverCap {
+            cost_usd: 0.006,
+            cap_usd: 0.002,
+        };
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!("estimated cost $0.006 exceeds cap $0.002")
+        );
+        let ctx = Exclusion::Unavailable(Unavailable::ContextTooLong {
+            prompt_tokens: 9000,
+            context_length: 8192,
+        });
+        assert_eq!(
+            ctx.to_string(),
+            "unavailable: prompt of ~9000 tokens exceeds the context length 8192"
+        );
     }
 }

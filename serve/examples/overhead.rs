@@ -25,7 +25,7 @@ use std::time::Instant;
 use clap::Parser;
 use serde_json::json;
 use serve::config::Config;
-use serve::router::{LoadedRouter, RouterLoader};
+use serve::router_artifact::{LoadedRouter, RouterLoader};
 use support::{Gateway, StubUpstream};
 
 #[derive(Debug, Parser)]

@@ -36,7 +36,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     // The body is read inside the concurrency permit, after the key check.
     let with_body = Router::new()
         .route("/v1/chat/completions", post(routes::chat::chat_completions))
-        .route("/v1/route", post(routes::route::route))
+        .route("/v1/route", post(routes::decide_only::decide_only))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             read_body,

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use models::Objective;
 use serde::{Deserialize, Serialize};
 
 /// Where `cargo run -p serve` listens when neither the config nor `--listen` says otherwise.
@@ -61,7 +62,7 @@ pub struct Config {
 pub struct RoutingConfig {
     /// `quality`, `cost`, `latency`, or `{ quality = 1.0, cost_per_usd = 50.0, latency_per_s = 0.0 }`.
     #[serde(default = "default_objective")]
-    pub default_objective: ObjectiveSpec,
+    pub default_objective: Objective,
     /// Run the scorer on tokio's blocking pool (`true`) or inline on the request task.
     /// Inline is the default: scoring takes tens of microseconds, less than the hand-off
     /// to the blocking pool costs (see serve/README.md for the measurement).
@@ -76,43 +77,6 @@ impl Default for RoutingConfig {
             score_on_blocking_pool: false,
         }
     }
-}
-
-/// An objective as written in config or in a request's `route.objective`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum ObjectiveSpec {
-    /// `"quality"`, `"cost"` or `"latency"`.
-    Named(NamedObjective),
-    /// Explicit weights.
-    Weighted(ObjectiveWeights),
-}
-
-/// The three named objectives.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum NamedObjective {
-    /// Highest predicted quality.
-    Quality,
-    /// Cheapest.
-    Cost,
-    /// Fastest.
-    Latency,
-}
-
-/// `utility = quality·q − cost_per_usd·cost − latency_per_s·latency`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ObjectiveWeights {
-    /// Weight of predicted quality (default 1).
-    #[serde(default = "one")]
-    pub quality: f64,
-    /// Utility lost per US dollar of estimated cost.
-    #[serde(default)]
-    pub cost_per_usd: f64,
-    /// Utility lost per second of estimated latency.
-    #[serde(default)]
-    pub latency_per_s: f64,
 }
 
 /// Client authentication.
@@ -507,11 +471,8 @@ fn default_listen() -> SocketAddr {
 fn default_router_dir() -> PathBuf {
     PathBuf::from(DEFAULT_ROUTER_DIR)
 }
-fn default_objective() -> ObjectiveSpec {
-    ObjectiveSpec::Named(NamedObjective::Quality)
-}
-fn one() -> f64 {
-    1.0
+fn default_objective() -> Objective {
+    Objective::Quality
 }
 fn default_audit_dir() -> PathBuf {
     PathBuf::from("decisions")
@@ -651,8 +612,11 @@ impl Config {
         let mut problems = Vec::new();
         let mut problem = |path: String, message: String| problems.push(Problem { path, message });
 
-        if let ObjectiveSpec::Weighted(w) = &self.routing.default_objective {
-            check_weights(w, "routing.default_objective", &mut problem);
+        if let Some((field, v)) = self.routing.default_objective.invalid_weight() {
+            problem(
+                format!("routing.default_objective.{field}"),
+                format!("must be a finite non-negative number, got {v}"),
+            );
         }
         if let Some(var) = &self.auth.api_keys_env
             && var.trim().is_empty()
@@ -996,21 +960,6 @@ fn url_credentials(url: &reqwest::Url) -> Option<&'static str> {
         Some("the URL has a fragment (`#…`): remove it")
     } else {
         None
-    }
-}
-
-fn check_weights(w: &ObjectiveWeights, at: &str, problem: &mut impl FnMut(String, String)) {
-    for (field, v) in [
-        ("quality", w.quality),
-        ("cost_per_usd", w.cost_per_usd),
-        ("latency_per_s", w.latency_per_s),
-    ] {
-        if !(v.is_finite() && v >= 0.0) {
-            problem(
-                format!("{at}.{field}"),
-                format!("must be a finite non-negative number, got {v}"),
-            );
-        }
     }
 }
 

@@ -1,37 +1,73 @@
-//! The routing decision for one request, as plain functions (no HTTP): score the prompt,
-//! estimate each candidate's cost and latency, mark the ones that cannot serve it now,
-//! and let `models::policy::decide` — the same code offline evaluation runs — pick the
-//! winner and the fallback order. The result is written into the audit record.
+//! The routing decision for one request, as plain functions (no HTTP): check the names it
+//! mentions, score the prompt, gather what the gateway knows about each candidate now (the
+//! price of the provider it would try first, its context window, latency average and
+//! breakers), and hand them to `models::routing` and `models::policy::decide` — the same
+//! code `train eval` runs — for the winner and the fallback order. The result is written
+//! into the audit record.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use models::catalog::{CatalogEntry, ModelPrice};
-use models::{CandidateInput, Constraints, Objective, Prediction};
+use models::routing::{self, Live, RequestFacts};
+use models::{CandidateInput, Constraints, ModelTerms, Objective, Prediction, Unavailable};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::audit::{CandidateRecord, ConstraintsRecord, DecisionRecord, Scores, TaskGuess};
-use crate::config::{NamedObjective, ObjectiveSpec};
+use crate::audit::{
+    CandidateRecord, ConstraintsRecord, DecisionRecord, RequestOutcome, Scores, TaskGuess,
+};
 use crate::error::ApiError;
 use crate::request::{ChatRequest, ModelChoice};
-use crate::router::LoadedRouter;
+use crate::router_artifact::LoadedRouter;
+use crate::state::AppState;
 use crate::upstream::Upstreams;
 use crate::upstream::breaker::BreakerState;
 
-/// The policy's objective for a config/request objective.
-pub fn objective_of(spec: &ObjectiveSpec) -> Objective {
-    match spec {
-        ObjectiveSpec::Named(NamedObjective::Quality) => Objective::Quality,
-        ObjectiveSpec::Named(NamedObjective::Cost) => Objective::Cost,
-        ObjectiveSpec::Named(NamedObjective::Latency) => Objective::Latency,
-        ObjectiveSpec::Weighted(w) => Objective::Weighted {
-            quality: w.quality,
-            cost_per_usd: w.cost_per_usd,
-            latency_per_s: w.latency_per_s,
-        },
-    }
+/// Checks names, scores and decides (or plans a named model); returns the record so far
+/// and the models to try. Times the router and counts the decision.
+pub async fn decide_request(
+    state: &AppState,
+    req: &ChatRequest,
+    endpoint: &str,
+) -> Result<(DecisionRecord, Arc<[String]>), ApiError> {
+    let router = state.router.load_full();
+    check_names(req, &state.upstreams, &router)?;
+    let objective = req
+        .route
+        .objective
+        .unwrap_or_else(|| *state.default_objective());
+    let mut record = new_record(endpoint, req, &objective, state.config.audit.log_prompts);
+    let order = match &req.model {
+        ModelChoice::Auto => {
+            let started = Instant::now();
+            let (prediction, _) = score(
+                &router,
+                req.routed_prompt(),
+                state.config.routing.score_on_blocking_pool,
+            )
+            .await?;
+            let order = decide_auto(
+                &router,
+                &prediction,
+                &state.upstreams,
+                req,
+                &objective,
+                &mut record,
+            );
+            let took = started.elapsed();
+            state.metrics.router_duration.observe_duration(took);
+            record.router_us = Some(took.as_secs_f64() * 1e6);
+            state
+                .metrics
+                .decisions
+                .with(&[record.routed_model.as_deref().unwrap_or("none")])
+                .inc();
+            order
+        }
+        ModelChoice::Named(name) => plan_named(name, req, &mut record),
+    };
+    Ok((record, order))
 }
 
 /// A record for a new request, before any decision: id, time, prompt id (and the prompt
@@ -39,7 +75,7 @@ pub fn objective_of(spec: &ObjectiveSpec) -> Objective {
 pub fn new_record(
     endpoint: &str,
     req: &ChatRequest,
-    objective: &ObjectiveSpec,
+    objective: &Objective,
     log_prompts: bool,
 ) -> DecisionRecord {
     let prompt = req.routed_prompt();
@@ -55,7 +91,7 @@ pub fn new_record(
         routed_model: None,
         router: None,
         task: None,
-        objective: objective.clone(),
+        objective: *objective,
         constraints: ConstraintsRecord {
             max_cost_usd: req.route.max_cost_usd,
             min_quality: req.route.min_quality,
@@ -74,7 +110,7 @@ pub fn new_record(
         attempts: Vec::new(),
         usage: None,
         cost_usd: None,
-        outcome: "pending".into(),
+        outcome: RequestOutcome::Pending,
         router_us: None,
         latency_ms: None,
     }
@@ -173,76 +209,20 @@ pub fn decide_auto(
     prediction: &Prediction,
     upstreams: &Upstreams,
     req: &ChatRequest,
-    objective: &ObjectiveSpec,
+    objective: &Objective,
     record: &mut DecisionRecord,
 ) -> Arc<[String]> {
-    let prompt_tokens = req.prompt_tokens();
-    let output_cap = max_output_tokens(req);
+    let request = RequestFacts {
+        prompt_tokens: req.prompt_tokens(),
+        max_output_tokens: max_output_tokens(req),
+    };
     let inputs: Vec<CandidateInput> = router
         .candidates
         .iter()
         .zip(&prediction.quality)
         .map(|(cand, q)| {
-            let mut input = CandidateInput {
-                model: cand.name.clone(),
-                predicted_quality: f64::from(*q),
-                est_cost_usd: None,
-                est_latency_ms: None,
-                unavailable: None,
-            };
-            let manifest_price = match (cand.input_usd_per_mtok, cand.output_usd_per_mtok) {
-                (Some(i), Some(o)) => Some(ModelPrice {
-                    input_usd_per_mtok: i,
-                    output_usd_per_mtok: o,
-                }),
-                _ => None,
-            };
-            // The cost and context estimates do not read the entry's name, and an empty
-            // `String` does not allocate: 40 fewer copies per request.
-            let Some(model) = upstreams.models.get(&cand.name) else {
-                input.est_cost_usd = CatalogEntry {
-                    name: String::new(),
-                    price: manifest_price,
-                    context_length: None,
-                    expected_output_tokens: cand.expected_output_tokens,
-                }
-                .estimate_cost(prompt_tokens, output_cap);
-                input.unavailable = Some("not in the gateway's catalog".into());
-                return input;
-            };
-            // Estimates come from the provider that would be tried first: the first
-            // whose breaker is not open.
-            let first_usable = model
-                .providers
-                .iter()
-                .find(|p| p.breaker.state() != BreakerState::Open);
-            let first = first_usable.or(model.providers.first());
-            let entry = CatalogEntry {
-                name: String::new(),
-                price: first
-                    .map(|p| ModelPrice {
-                        input_usd_per_mtok: p.input_usd_per_mtok,
-                        output_usd_per_mtok: p.output_usd_per_mtok,
-                    })
-                    .or(manifest_price),
-                context_length: Some(model.context_length),
-                expected_output_tokens: cand.expected_output_tokens,
-            };
-            input.est_cost_usd = entry.estimate_cost(prompt_tokens, output_cap);
-            input.est_latency_ms = first.and_then(|p| p.latency.get_ms());
-            if !entry.fits_context(prompt_tokens) {
-                input.unavailable = Some(format!(
-                    "prompt of ~{prompt_tokens} tokens exceeds the context length {}",
-                    model.context_length
-                ));
-            } else if first_usable.is_none() {
-                let names: Vec<&str> = model.providers.iter().map(|p| p.name.as_str()).collect();
-                input.unavailable = Some(format!(
-                    "circuit breaker open for every provider ({})",
-                    names.join(", ")
-                ));
-            }
-            input
+            let (terms, live) = live_terms(cand, upstreams);
+            routing::candidate_input(cand.name.clone(), f64::from(*q), &terms, &request, live)
         })
         .collect();
 
@@ -262,7 +242,7 @@ pub fn decide_auto(
         candidates: allowed.clone(),
         exclude: req.route.exclude.clone(),
     };
-    let decision = models::decide_owned(inputs, &objective_of(objective), &constraints);
+    let decision = models::decide_owned(inputs, objective, &constraints);
 
     let mut order: Vec<String> = decision.route().map(|c| c.model.clone()).collect();
     if !req.models.is_empty()
@@ -295,7 +275,7 @@ pub fn decide_auto(
             est_cost_usd: c.est_cost_usd,
             est_latency_ms: c.est_latency_ms,
             utility: c.utility.is_finite().then_some(c.utility),
-            excluded: c.excluded,
+            excluded: c.excluded.map(|why| why.to_string()),
         })
         .collect();
     let order: Arc<[String]> = order.into();
@@ -320,6 +300,37 @@ pub fn decide_auto(
             .collect::<BTreeMap<_, _>>(),
     }));
     order
+}
+
+/// What the gateway knows about a router candidate now. Prices and latency come from the
+/// provider that would be tried first (the first whose breaker is not open); a model
+/// without a provider here keeps the manifest's price and is unavailable.
+fn live_terms(cand: &models::CandidateModel, upstreams: &Upstreams) -> (ModelTerms, Live) {
+    let Some(model) = upstreams.models.get(&cand.name) else {
+        let live = Live {
+            est_latency_ms: None,
+            unavailable: Some(Unavailable::NotInCatalog),
+        };
+        return (cand.terms(), live);
+    };
+    let first_usable = model
+        .providers
+        .iter()
+        .find(|p| p.breaker.state() != BreakerState::Open);
+    let first = first_usable.or(model.providers.first());
+    let terms = ModelTerms {
+        price: first.map(|p| p.price()).or(cand.price()),
+        context_length: Some(model.context_length),
+        expected_output_tokens: cand.expected_output_tokens,
+    };
+    let unavailable = first_usable.is_none().then(|| Unavailable::BreakersOpen {
+        providers: model.providers.iter().map(|p| p.name.clone()).collect(),
+    });
+    let live = Live {
+        est_latency_ms: first.and_then(|p| p.latency.get_ms()),
+        unavailable,
+    };
+    (terms, live)
 }
 
 /// The plan for a model named by the client: it, then the `models` list as fallbacks.

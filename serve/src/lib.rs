@@ -10,18 +10,20 @@
 //! - [`server`] — the accept loop: header-read and idle timeouts, the connection cap.
 //! - [`app`] — `fn app(state) -> Router`: paths → handlers, auth, metrics, limits.
 //! - [`routes`] — thin handlers: [`routes::chat`] (`/v1/chat/completions`),
-//!   [`routes::route`] (`/v1/route`), [`routes::decisions`], [`routes::catalog`]
+//!   [`routes::decide_only`] (`/v1/route`), [`routes::decisions`], [`routes::catalog`]
 //!   (`/v1/models`), [`routes::health`] (`/healthz`, `/readyz`, `/metrics`), [`routes::admin`].
 //! - [`request`] — the chat body: gateway fields (`route`, `models`) out, the rest kept as is.
-//! - [`decision`] — scoring, cost/latency estimates, exclusions, `models::policy::decide`.
-//! - [`router`] — the loaded router artifact (scorer + manifest facts), swapped on reload.
+//! - [`decision`] — the routing step both `/v1/chat/completions` and `/v1/route` run:
+//!   names checked, prompt scored, live facts → `models::routing` → `models::policy::decide`.
+//! - [`router_artifact`] — the loaded router artifact (scorer + manifest facts), swapped on reload.
 //! - [`upstream`] — providers, the pooled HTTP client, fallback loop, SSE pass-through,
 //!   circuit breakers, latency averages.
 //! - [`audit`] — the decision record, the log writer thread, lookup by id.
 //! - [`state`] — the shared state, reload. [`config`] — TOML config and validation;
 //!   [`builtin`] — the catalog used without a config file.
 //! - [`error`] — one error enum → status + OpenAI error JSON; the JSON body extractor.
-//! - [`metrics`] — Prometheus counters and histograms.
+//! - [`metrics`] — Prometheus counters and histograms. [`outcome`] — how requests and
+//!   attempts end.
 
 pub mod app;
 pub mod audit;
@@ -30,9 +32,10 @@ pub mod config;
 pub mod decision;
 pub mod error;
 pub mod metrics;
+pub mod outcome;
 pub mod per_core;
 pub mod request;
-pub mod router;
+pub mod router_artifact;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use serve::config::{Config, DEFAULT_ROUTER_DIR, ServerMode};
 use serve::per_core::PerCoreServer;
-use serve::router::{LoadedRouter, dir_loader};
+use serve::router_artifact::{LoadedRouter, dir_loader};
 use serve::{AppState, builtin};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;

@@ -2,10 +2,10 @@
 //! `stream`, the message texts) is checked and taken out; everything else stays in the
 //! `serde_json::Map` and passes through to the upstream unchanged.
 
+use models::Objective;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::ObjectiveSpec;
 use crate::error::{ApiError, truncate_echo};
 
 /// The model name that asks the gateway to route.
@@ -65,7 +65,7 @@ pub struct Message {
 pub struct RouteOptions {
     /// `quality`, `cost`, `latency`, or weights; the config's default when absent.
     #[serde(default)]
-    pub objective: Option<ObjectiveSpec>,
+    pub objective: Option<Objective>,
     /// Drop candidates whose estimated cost is higher.
     #[serde(default)]
     pub max_cost_usd: Option<f64>,
@@ -236,21 +236,11 @@ fn parse_route(value: Value) -> Result<RouteOptions, ApiError> {
         let message = describe_route_error(&param, &inner);
         ApiError::bad_param(param, message)
     })?;
-    if let Some(ObjectiveSpec::Weighted(w)) = &route.objective {
-        for (field, v) in [
-            ("quality", w.quality),
-            ("cost_per_usd", w.cost_per_usd),
-            ("latency_per_s", w.latency_per_s),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(ApiError::bad_param(
-                    format!("route.objective.{field}"),
-                    format!(
-                        "`route.objective.{field}` must be a finite non-negative number, got {v}"
-                    ),
-                ));
-            }
-        }
+    if let Some((field, v)) = route.objective.as_ref().and_then(Objective::invalid_weight) {
+        return Err(ApiError::bad_param(
+            format!("route.objective.{field}"),
+            format!("`route.objective.{field}` must be a finite non-negative number, got {v}"),
+        ));
     }
     if let Some(v) = route.max_cost_usd
         && !(v.is_finite() && v >= 0.0)

@@ -4,15 +4,16 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use models::Objective;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::writer::LogCounters;
 use crate::audit::{AuditLog, DecisionRecord, SubmitError};
-use crate::config::{Config, ConfigError, Durability, ObjectiveSpec};
+use crate::config::{Config, ConfigError, Durability};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::router::{LoadedRouter, RouterLoadError, RouterLoader};
+use crate::router_artifact::{LoadedRouter, RouterLoadError, RouterLoader};
 use crate::upstream::{ClientError, Upstreams};
 
 /// Why the gateway could not start.
@@ -191,7 +192,7 @@ impl AppState {
     }
 
     /// The objective a request gets when it names none.
-    pub fn default_objective(&self) -> &ObjectiveSpec {
+    pub fn default_objective(&self) -> &Objective {
         &self.config.routing.default_objective
     }
 

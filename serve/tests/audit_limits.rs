@@ -24,7 +24,7 @@ use serde_json::Value;
 use serve::audit::DecisionRecord;
 use serve::audit::lookup::{self, Plan};
 use serve::config::Config;
-use serve::router::LoadedRouter;
+use serve::router_artifact::LoadedRouter;
 use support::{Gateway, Harness, chat, client, get_text};
 
 const FULL: &str = "/dev/full";
@@ -680,7 +680,7 @@ async fn readyz_fails_when_the_router_cannot_score_and_such_a_router_is_not_relo
     let broken = Arc::new(AtomicBool::new(false));
     let loads = Arc::new(AtomicUsize::new(0));
     let (b, l) = (Arc::clone(&broken), Arc::clone(&loads));
-    let loader: serve::router::RouterLoader = Arc::new(move || {
+    let loader: serve::router_artifact::RouterLoader = Arc::new(move || {
         let n = l.fetch_add(1, Ordering::SeqCst);
         let manifest = Manifest::new(format!("router-v{n}"), support::test_candidates());
         let scorer = Switchable {

@@ -2,7 +2,8 @@
 //! known-good sample triggers each error, which names the TOML path.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-use serve::config::{Config, ConfigError, Durability, NamedObjective, ObjectiveSpec, ServerMode};
+use models::Objective;
+use serve::config::{Config, ConfigError, Durability, ServerMode};
 
 const GOOD: &str = r#"
 listen = "127.0.0.1:9000"
@@ -73,15 +74,12 @@ fn the_good_sample_and_the_shipped_example_are_valid() {
         "default timeout"
     );
     assert!(
-        matches!(c.routing.default_objective, ObjectiveSpec::Weighted(w) if w.cost_per_usd == 50.0 && w.latency_per_s == 0.0)
+        matches!(c.routing.default_objective, Objective::Weighted { cost_per_usd, latency_per_s, .. } if cost_per_usd == 50.0 && latency_per_s == 0.0)
     );
 
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/arbiter.example.toml");
     let c = Config::load(std::path::Path::new(example)).unwrap();
-    assert_eq!(
-        c.routing.default_objective,
-        ObjectiveSpec::Named(NamedObjective::Quality)
-    );
+    assert_eq!(c.routing.default_objective, Objective::Quality);
     assert!(
         c.models
             .contains_key("mistralai/Mixtral-8x7B-Instruct-v0.1")

@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::{Value, json};
 use serve::builtin::builtin_config;
-use serve::router::{LoadedRouter, dir_loader};
+use serve::router_artifact::{LoadedRouter, dir_loader};
 use support::{Gateway, post_json};
 
 #[tokio::test]

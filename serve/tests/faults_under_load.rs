@@ -28,9 +28,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use models::{CandidateModel, Manifest};
 use serde_json::{Value, json};
-use serve::audit::DecisionRecord;
+use serve::audit::{AttemptOutcome, DecisionRecord, RequestOutcome};
 use serve::config::Config;
-use serve::router::{LoadedRouter, RouterLoader};
+use serve::router_artifact::{LoadedRouter, RouterLoader};
 use serve::upstream::breaker::BreakerState;
 use support::{Behavior, Gateway, KeywordScorer, StubUpstream};
 use tokio::time::Instant;
@@ -461,15 +461,15 @@ async fn faults_under_load_are_invisible_to_clients_and_recover() {
         assert_eq!(
             r.outcome,
             if s.died_mid_stream {
-                "stream_error"
+                RequestOutcome::StreamError
             } else {
-                "ok"
+                RequestOutcome::Ok
             },
             "{r:?}"
         );
     }
     assert_eq!(records.len(), seen.len(), "one record per request");
-    let failed_attempts = |provider: &str, outcome: &str| {
+    let failed_attempts = |provider: &str, outcome: AttemptOutcome| {
         records
             .values()
             .flat_map(|r| &r.attempts)
@@ -477,10 +477,10 @@ async fn faults_under_load_are_invisible_to_clients_and_recover() {
             .count()
     };
     let (n500, nstall, nrefuse, ndie) = (
-        failed_attempts("p-500", "http_error"),
-        failed_attempts("p-stall", "timeout"),
-        failed_attempts("p-refuse", "connect_error"),
-        failed_attempts("p-die", "stream_error"),
+        failed_attempts("p-500", AttemptOutcome::HttpError),
+        failed_attempts("p-stall", AttemptOutcome::Timeout),
+        failed_attempts("p-refuse", AttemptOutcome::ConnectError),
+        failed_attempts("p-die", AttemptOutcome::StreamError),
     );
     assert!(
         n500 >= THRESHOLD && nstall >= THRESHOLD && nrefuse >= THRESHOLD && ndie >= THRESHOLD,
@@ -490,7 +490,7 @@ async fn faults_under_load_are_invisible_to_clients_and_recover() {
         records
             .values()
             .flat_map(|r| &r.attempts)
-            .filter(|a| a.provider == "p-500" && a.outcome == "http_error")
+            .filter(|a| a.provider == "p-500" && a.outcome == AttemptOutcome::HttpError)
             .all(|a| a.status == Some(500))
     );
     // The breaker keeps slow failures rare: without it every m-stall request of the fault
@@ -500,8 +500,8 @@ async fn faults_under_load_are_invisible_to_clients_and_recover() {
         "{nstall} requests waited for the stalled provider (bound {probe_bound})"
     );
     let is_fallback = |r: &DecisionRecord| {
-        let tried = r.attempts.len() - usize::from(r.outcome == "stream_error");
-        r.outcome != "upstream_error" && tried > 1
+        let tried = r.attempts.len() - usize::from(r.outcome == RequestOutcome::StreamError);
+        r.outcome != RequestOutcome::UpstreamError && tried > 1
     };
     let fallbacks = records.values().filter(|r| is_fallback(r)).count();
     let fell_back_to_healthy = records

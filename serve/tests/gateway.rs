@@ -718,11 +718,11 @@ async fn reload_swaps_the_router_without_failing_requests() {
     );
     let generation = Arc::new(AtomicUsize::new(0));
     let g = Arc::clone(&generation);
-    let loader: serve::router::RouterLoader = Arc::new(move || {
+    let loader: serve::router_artifact::RouterLoader = Arc::new(move || {
         let n = g.fetch_add(1, Ordering::SeqCst);
         match n {
             // Second load fails: the current router must stay.
-            1 => Err(serve::router::RouterLoadError::Other(
+            1 => Err(serve::router_artifact::RouterLoadError::Other(
                 "scripted failure".into(),
             )),
             _ => {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use models::Scorer;
 use serde_json::{Value, json};
 use serve::config::Config;
-use serve::router::{LoadedRouter, dir_loader};
+use serve::router_artifact::{LoadedRouter, dir_loader};
 use support::{Gateway, StubUpstream, candidate, client, post_json};
 
 fn rename_router(dir: &std::path::Path, name: &str) {

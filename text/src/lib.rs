@@ -1,4 +1,5 @@
-//! Prompt identity, turn joining and token estimates.
+//! Prompt identity, turn joining, token estimates ([`tokens`]) and the cost of a call
+//! ([`cost`]).
 //!
 //! These live in their own crate, below both `datasets` and `models`, so that a prompt
 //! hashes to the same id and costs the same tokens in training data and in the request
@@ -7,6 +8,7 @@
 //! (`models::prompt_id`, `models::join_turns`, `models::tokens`), which stays the path
 //! the gateway uses.
 
+pub mod cost;
 pub mod tokens;
 
 /// Stable identifier of a prompt: xxh3-64 of its UTF-8 bytes as 16 lowercase hex digits.

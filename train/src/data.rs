@@ -342,12 +342,12 @@ fn build_from_rows(
         sum[m] += score;
         count[m] += 1;
         let cost = r.cost.or_else(|| {
-            let c = &candidates[m];
-            Some(
-                (f64::from(r.input_tokens) * c.input_usd_per_mtok?
-                    + f64::from(r.output_tokens) * c.output_usd_per_mtok?)
-                    / 1e6,
-            )
+            let price = candidates[m].price()?;
+            Some(models::estimate_cost(
+                r.input_tokens,
+                r.output_tokens,
+                &price,
+            ))
         });
         if let Some(c) = cost {
             let slot = &mut examples[e].costs[m];

@@ -5,13 +5,15 @@
 //! model and of the oracle; for two-model sets the APGR of threshold routing between them;
 //! next to it the APGR of the per-category prior (which knows each prompt's category);
 //! for every set the cheapest cost-aware routing (a λ sweep through
-//! [`models::policy::decide`], the gateway's policy) that matches the best single model's
-//! quality, as a share of that model's cost.
+//! [`models::routing`] and [`crate::eval::sweep::choose`], the gateway's inputs and policy)
+//! that matches the best single model's quality, as a share of that model's cost.
 
-use models::{CandidateInput, CandidateModel, Constraints, Objective, decide};
+use models::CandidateModel;
+use models::routing::{self, Live, RequestFacts};
 
 use crate::data::{Example, TrainingData};
 use crate::eval::metrics::{PairOutcome, pair_curve, summarize_pair};
+use crate::eval::sweep::{self, PromptCandidates};
 use crate::inference::Predictions;
 
 /// One dataset's test-split figures.
@@ -182,43 +184,41 @@ fn cheapest_matching(
     rows: &[usize],
     target: f64,
 ) -> Option<f64> {
+    // The policy's inputs per prompt, built once, as `serve` and `train eval` build them.
+    let per_row: Vec<PromptCandidates> = rows
+        .iter()
+        .map(|&i| {
+            let e = test[i];
+            let q = predictions.quality(i);
+            let request = RequestFacts::user_prompt(&e.prompt);
+            let model_of: Vec<usize> = e.labelled().collect();
+            let inputs = model_of
+                .iter()
+                .map(|&m| {
+                    let c = &candidates[m];
+                    let q = f64::from(q[m]);
+                    routing::candidate_input(
+                        c.name.clone(),
+                        q,
+                        &c.terms(),
+                        &request,
+                        Live::default(),
+                    )
+                })
+                .collect();
+            PromptCandidates { inputs, model_of }
+        })
+        .collect();
     let lambdas =
         std::iter::once(0.0).chain((0..48).map(|i| 10f64.powf(-1.0 + f64::from(i) * 0.125)));
     let mut best: Option<f64> = None;
     for lambda in lambdas {
-        let objective = Objective::Weighted {
-            quality: 1.0,
-            cost_per_usd: lambda,
-            latency_per_s: 0.0,
-        };
         let (mut quality, mut cost) = (Mean::default(), Mean::default());
-        for &i in rows {
-            let e = test[i];
-            let q = predictions.quality(i);
-            let labelled: Vec<usize> = e.labelled().collect();
-            let inputs: Vec<CandidateInput> = labelled
-                .iter()
-                .map(|&m| {
-                    let c = &candidates[m];
-                    let est = c
-                        .input_usd_per_mtok
-                        .zip(c.output_usd_per_mtok)
-                        .map(|(pi, po)| {
-                            (f64::from(e.input_tokens) * pi + c.expected_output_tokens * po) / 1e6
-                        });
-                    CandidateInput {
-                        model: c.name.clone(),
-                        predicted_quality: f64::from(q[m]),
-                        est_cost_usd: est,
-                        est_latency_ms: None,
-                        unavailable: None,
-                    }
-                })
-                .collect();
-            let Some(w) = decide(&inputs, &objective, &Constraints::default()).winner else {
+        for (&i, cands) in rows.iter().zip(&per_row) {
+            let Some(m) = sweep::choose(cands, lambda) else {
                 continue;
             };
-            let m = labelled[w];
+            let e = test[i];
             quality.add(f64::from(e.labels[m]));
             // Picks without a known realised cost are left out of the cost mean.
             if let Some(c) = e.costs[m] {

@@ -16,9 +16,111 @@ use std::path::PathBuf;
 /// Set to `1` to rewrite the fixtures instead of comparing against them.
 pub const REGENERATE_ENV: &str = "ARBITER_REGENERATE_GOLDEN";
 
-/// `models/tests/fixtures/<name>`.
+/// `models/tests/fixtures/<name>`, from any crate of the workspace that includes this file
+/// (`serve` and `train` hold their paths to the same decisions fixture).
 pub fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/tests/fixtures"
+    ))
+    .join(name)
+}
+
+/// The decisions of `models/default` on [`scorer_prompts`].
+pub const DECISIONS_FIXTURE: &str = "default_artifact_golden.json";
+
+/// A request with limits, so that exclusions are pinned too.
+pub fn constrained() -> models::Constraints {
+    models::Constraints {
+        max_cost_usd: Some(0.000_2),
+        min_quality: Some(0.3),
+        candidates: None,
+        exclude: vec!["gpt-4-1106-preview".into()],
+    }
+}
+
+/// One decision: what any path (policy, gateway, offline sweep) must agree on.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Routed {
+    pub winner: Option<String>,
+    pub fallback_order: Vec<String>,
+    /// `(model, reason)` for every excluded candidate, in input order.
+    pub excluded: Vec<(String, String)>,
+}
+
+impl Routed {
+    pub fn of(d: &models::Decision) -> Routed {
+        Routed {
+            winner: d.winner_model().map(str::to_string),
+            fallback_order: d
+                .fallback_order
+                .iter()
+                .map(|&i| d.candidates[i].model.clone())
+                .collect(),
+            excluded: d
+                .candidates
+                .iter()
+                .filter_map(|c| {
+                    c.excluded
+                        .as_ref()
+                        .map(|why| (c.model.clone(), why.to_string()))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One golden prompt: predicted qualities (manifest order) and four decisions.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Row {
+    pub prompt_id: String,
+    pub quality: Vec<f32>,
+    pub quality_objective: Routed,
+    pub cost_objective: Routed,
+    pub latency_objective: Routed,
+    pub constrained_cost_objective: Routed,
+}
+
+/// Asserts that `now` (from the path named `path`) matches the pinned rows: prompt ids,
+/// qualities to 1e-5, and every decision exactly.
+pub fn assert_same_decisions(now: &[Row], pinned: &[Row], path: &str) {
+    assert_eq!(
+        pinned.len(),
+        now.len(),
+        "{path}: number of golden prompts changed"
+    );
+    for (i, (now, then)) in now.iter().zip(pinned).enumerate() {
+        assert_eq!(
+            now.prompt_id, then.prompt_id,
+            "{path}, prompt {i}: prompt_id changed"
+        );
+        assert_eq!(
+            now.quality.len(),
+            then.quality.len(),
+            "{path}, prompt {i}: candidate count changed"
+        );
+        for (c, (a, b)) in now.quality.iter().zip(&then.quality).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5,
+                "{path}, prompt {i}, candidate {c}: predicted quality {a} vs pinned {b}"
+            );
+        }
+        for (name, a, b) in [
+            ("quality", &now.quality_objective, &then.quality_objective),
+            ("cost", &now.cost_objective, &then.cost_objective),
+            ("latency", &now.latency_objective, &then.latency_objective),
+            (
+                "constrained cost",
+                &now.constrained_cost_objective,
+                &then.constrained_cost_objective,
+            ),
+        ] {
+            assert_eq!(
+                a, b,
+                "{path}, prompt {i}, {name} objective: decision changed"
+            );
+        }
+    }
 }
 
 /// Whether this run rewrites fixtures.

@@ -16,7 +16,8 @@ use std::time::{Duration, SystemTime};
 
 pub use lookup::find_on_disk;
 pub use record::{
-    Attempt, CandidateRecord, ConstraintsRecord, DecisionRecord, Scores, TaskGuess, Usage,
+    Attempt, AttemptOutcome, CandidateRecord, ConstraintsRecord, DecisionRecord, RequestOutcome,
+    Scores, TaskGuess, Usage,
 };
 use writer::{
     LogCounters, LogFile, LogHealth, LogSettings, Retention, SharedFile, Writer, WriterMsg,

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ObjectiveSpec;
+use models::Objective;
+
+pub use crate::outcome::{AttemptOutcome, RequestOutcome};
 
 /// Everything about one request's decision and how it was served.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -29,7 +31,7 @@ pub struct DecisionRecord {
     /// The most likely task, from the router's task head.
     pub task: Option<TaskGuess>,
     /// The objective the decision optimised.
-    pub objective: ObjectiveSpec,
+    pub objective: Objective,
     /// Constraints applied.
     pub constraints: ConstraintsRecord,
     /// Every candidate with its predictions and, when dropped, why. Shared, not copied,
@@ -64,7 +66,7 @@ pub struct DecisionRecord {
     pub cost_usd: Option<f64>,
     /// `routed` (decision only), `ok`, `upstream_error`, `upstream_rejected`,
     /// `no_candidate`, `stream_error`, `client_disconnected`, `pending`.
-    pub outcome: String,
+    pub outcome: RequestOutcome,
     /// Microseconds the router took (scoring + policy).
     pub router_us: Option<f64>,
     /// Milliseconds from arrival to the last byte sent.
@@ -129,8 +131,8 @@ pub struct Attempt {
     /// HTTP status from the upstream, if it answered.
     pub status: Option<u16>,
     /// `ok`, `skipped`, `connect_error`, `timeout`, `http_error`, `bad_response`,
-    /// `stream_error`, `rejected`.
-    pub outcome: String,
+    /// `too_large`, `stream_error`, `rejected`, `client_disconnected`.
+    pub outcome: AttemptOutcome,
     /// Milliseconds spent on the attempt (to the response, or to the first event when streaming).
     pub latency_ms: f64,
     /// What went wrong (never an API key).

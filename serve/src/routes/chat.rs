@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use super::arbiter_headers;
-use super::route::decide_request;
 use crate::app::Permit;
-use crate::audit::{DecisionRecord, Usage};
+use crate::audit::{AttemptOutcome, DecisionRecord, RequestOutcome, Usage};
 use crate::config::Durability;
+use crate::decision::decide_request;
 use crate::error::{ApiError, JsonObject};
 use crate::request::parse_chat_request;
 use crate::state::AppState;
@@ -33,7 +33,7 @@ pub async fn chat_completions(
     let (mut record, order) = decide_request(&state, &req, "chat").await?;
 
     if order.is_empty() {
-        record.outcome = "no_candidate".into();
+        record.outcome = RequestOutcome::NoCandidate;
         record.latency_ms = Some(ms_since(arrived));
         let headers = arbiter_headers(&record.id, None);
         let err = ApiError::NoCandidate(format!(
@@ -60,7 +60,7 @@ pub async fn chat_completions(
     match forwarded.answer {
         None => {
             record.model = None;
-            record.outcome = "upstream_error".into();
+            record.outcome = RequestOutcome::UpstreamError;
             record.latency_ms = Some(ms_since(arrived));
             let summary: Vec<String> = record
                 .attempts
@@ -70,7 +70,7 @@ pub async fn chat_completions(
                         "{}@{}: {}",
                         a.model,
                         a.provider,
-                        a.error.as_deref().unwrap_or(&a.outcome)
+                        a.error.as_deref().unwrap_or(a.outcome.as_str())
                     )
                 })
                 .collect();
@@ -87,7 +87,7 @@ pub async fn chat_completions(
             body,
             usage,
         }) => {
-            settle(&mut record, &provider, usage, "ok", arrived);
+            settle(&mut record, &provider, usage, RequestOutcome::Ok, arrived);
             let headers = arbiter_headers(&record.id, Some(&provider.model));
             state.commit(record).await;
             Ok((headers, Json(body)).into_response())
@@ -97,7 +97,13 @@ pub async fn chat_completions(
             status,
             body,
         }) => {
-            settle(&mut record, &provider, None, "upstream_rejected", arrived);
+            settle(
+                &mut record,
+                &provider,
+                None,
+                RequestOutcome::UpstreamRejected,
+                arrived,
+            );
             let headers = arbiter_headers(&record.id, Some(&provider.model));
             state.commit(record).await;
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -122,13 +128,19 @@ pub async fn chat_completions(
             let on_end = Box::new(move |end: StreamEnd| {
                 // The permit is held until the stream ends.
                 let _permit = permit;
-                settle(&mut record, &provider, end.usage, end.outcome, arrived);
+                settle(
+                    &mut record,
+                    &provider,
+                    end.usage,
+                    end.outcome.into(),
+                    arrived,
+                );
                 if let Some(err) = end.error {
                     record.attempts.push(crate::audit::Attempt {
                         model: provider.model.clone(),
                         provider: provider.name.clone(),
                         status: Some(200),
-                        outcome: "stream_error".into(),
+                        outcome: AttemptOutcome::StreamError,
                         latency_ms: ms_since(arrived),
                         error: Some(err),
                     });
@@ -149,14 +161,13 @@ fn settle(
     record: &mut DecisionRecord,
     provider: &Provider,
     usage: Option<Usage>,
-    outcome: &str,
+    outcome: RequestOutcome,
     arrived: Instant,
 ) {
     record.model = Some(provider.model.clone());
     record.usage = usage;
-    record.cost_usd =
-        usage.map(|u| provider.cost_usd(u.prompt_tokens as f64, u.completion_tokens as f64));
-    record.outcome = outcome.to_string();
+    record.cost_usd = usage.map(|u| provider.cost_usd(u.prompt_tokens, u.completion_tokens));
+    record.outcome = outcome;
     record.latency_ms = Some(ms_since(arrived));
 }
 

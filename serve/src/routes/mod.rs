@@ -4,9 +4,9 @@
 pub mod admin;
 pub mod catalog;
 pub mod chat;
+pub mod decide_only;
 pub mod decisions;
 pub mod health;
-pub mod route;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use super::Provider;
+use crate::outcome::AttemptOutcome;
 
 /// The one HTTP client (connection pooling, HTTP/2 where the upstream offers it, rustls
 /// with the ring provider for https).
@@ -31,16 +32,24 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-/// Gives the calling thread its own client; [`send`] uses it instead of the shared one.
+/// Gives the calling thread its own client, which [`thread_client`] then returns.
 pub fn use_thread_client(client: reqwest::Client) {
     THREAD_CLIENT.with_borrow_mut(|c| *c = Some(client));
+}
+
+/// The client to use on this thread: its own ([`use_thread_client`], the per-core server)
+/// or else `shared`.
+pub fn thread_client(shared: &reqwest::Client) -> reqwest::Client {
+    THREAD_CLIENT
+        .with_borrow(Clone::clone)
+        .unwrap_or_else(|| shared.clone())
 }
 
 /// A failed attempt, before any byte reached the client: the caller moves on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// `connect_error`, `timeout`, `http_error`, `bad_response`, `too_large`, `stream_error`.
-    pub kind: &'static str,
+    pub kind: AttemptOutcome,
     /// Upstream HTTP status, when it answered.
     pub status: Option<u16>,
     /// Details, redacted of every key and upstream URL.
@@ -52,7 +61,7 @@ impl Failure {
     /// caller can forget to.
     pub fn new(
         provider: &Provider,
-        kind: &'static str,
+        kind: AttemptOutcome,
         status: Option<u16>,
         message: &str,
     ) -> Failure {
@@ -83,8 +92,6 @@ pub async fn send(
         "model".into(),
         Value::String(provider.upstream_model.clone()),
     );
-    let own = THREAD_CLIENT.with_borrow(Clone::clone);
-    let client = own.as_ref().unwrap_or(client);
     let mut req = client.post(&provider.url).json(&body);
     if let Some(key) = &provider.api_key {
         req = req.bearer_auth(key.expose());
@@ -92,7 +99,7 @@ pub async fn send(
     match tokio::time::timeout_at(deadline, req.send()).await {
         Err(_) => Err(Failure::new(
             provider,
-            "timeout",
+            AttemptOutcome::Timeout,
             None,
             &format!("no response within {:?}", provider.timeout),
         )),
@@ -105,11 +112,11 @@ pub async fn send(
 /// upstream address, and some providers put keys in query strings.
 pub fn request_failure(provider: &Provider, e: reqwest::Error) -> Failure {
     let kind = if e.is_timeout() {
-        "timeout"
+        AttemptOutcome::Timeout
     } else if e.is_connect() {
-        "connect_error"
+        AttemptOutcome::ConnectError
     } else {
-        "stream_error"
+        AttemptOutcome::StreamError
     };
     let status = e.status().map(|s| s.as_u16());
     let e = e.without_url();
@@ -152,7 +159,7 @@ pub async fn read_body(
         Read::Truncated(_) => Err(too_large(provider, max, None)),
         Read::TimedOut => Err(Failure::new(
             provider,
-            "timeout",
+            AttemptOutcome::Timeout,
             None,
             &format!("response body not complete within {:?}", provider.timeout),
         )),
@@ -173,7 +180,7 @@ fn too_large(provider: &Provider, max: usize, announced: Option<u64>) -> Failure
     let size = announced.map_or_else(|| "more".to_string(), |n| format!("{n} bytes,"));
     Failure::new(
         provider,
-        "too_large",
+        AttemptOutcome::TooLarge,
         Some(200),
         &format!(
             "the upstream response is {size} over the {max}-byte limit (`upstream.max_body_bytes`)"

@@ -21,6 +21,7 @@ use super::sse::{self, SseRewriter};
 use super::{Provider, Upstreams};
 use crate::audit::{Attempt, Usage};
 use crate::metrics::Metrics;
+use crate::outcome::{AttemptOutcome, StreamOutcome};
 
 /// What to try, in order, and with which body.
 #[derive(Debug, Clone)]
@@ -123,17 +124,19 @@ pub async fn forward(upstreams: &Upstreams, metrics: &Metrics, plan: Plan) -> Fo
             match result {
                 Ok(answer) => {
                     let (outcome, status) = match &answer {
-                        Answer::Rejected { status, .. } => ("rejected", Some(*status)),
-                        _ => ("ok", Some(200)),
+                        Answer::Rejected { status, .. } => {
+                            (AttemptOutcome::Rejected, Some(*status))
+                        }
+                        _ => (AttemptOutcome::Ok, Some(200)),
                     };
                     metrics
                         .upstream_requests
-                        .with(&[&provider.label, outcome])
+                        .with(&[&provider.label, outcome.as_str()])
                         .inc();
                     if !plan.stream {
                         // Streams settle the breaker and the latency average when they end.
                         provider.breaker.record_success();
-                        if outcome == "ok" {
+                        if outcome == AttemptOutcome::Ok {
                             provider.latency.observe_ms(latency_ms);
                             metrics
                                 .upstream_duration
@@ -145,7 +148,7 @@ pub async fn forward(upstreams: &Upstreams, metrics: &Metrics, plan: Plan) -> Fo
                         model: provider.model.clone(),
                         provider: provider.name.clone(),
                         status,
-                        outcome: outcome.to_string(),
+                        outcome,
                         latency_ms,
                         error: None,
                     });
@@ -156,12 +159,12 @@ pub async fn forward(upstreams: &Upstreams, metrics: &Metrics, plan: Plan) -> Fo
                 }
                 Err(failure) => {
                     record_failure(metrics, provider, failure.kind);
-                    tracing::info!(provider = %provider.label, kind = failure.kind, status = ?failure.status, "upstream attempt failed; trying the next");
+                    tracing::info!(provider = %provider.label, kind = %failure.kind, status = ?failure.status, "upstream attempt failed; trying the next");
                     attempts.push(Attempt {
                         model: provider.model.clone(),
                         provider: provider.name.clone(),
                         status: failure.status,
-                        outcome: failure.kind.to_string(),
+                        outcome: failure.kind,
                         latency_ms,
                         error: Some(failure.message),
                     });
@@ -175,7 +178,8 @@ pub async fn forward(upstreams: &Upstreams, metrics: &Metrics, plan: Plan) -> Fo
     }
 }
 
-fn record_failure(metrics: &Metrics, provider: &Provider, kind: &str) {
+fn record_failure(metrics: &Metrics, provider: &Provider, kind: AttemptOutcome) {
+    let kind = kind.as_str();
     metrics
         .upstream_requests
         .with(&[&provider.label, kind])
@@ -192,7 +196,7 @@ fn skipped(provider: &Provider, why: String) -> Attempt {
         model: provider.model.clone(),
         provider: provider.name.clone(),
         status: None,
-        outcome: "skipped".into(),
+        outcome: AttemptOutcome::Skipped,
         latency_ms: 0.0,
         error: Some(why),
     }
@@ -208,14 +212,15 @@ async fn attempt(
 ) -> Result<Answer, Failure> {
     // One deadline for the whole attempt: an upstream that trickles bytes cannot stretch it.
     let deadline = started + provider.timeout;
-    let resp = client::send(&upstreams.client, provider, body, deadline).await?;
+    let http = client::thread_client(&upstreams.client);
+    let resp = client::send(&http, provider, body, deadline).await?;
     let status = resp.status();
     if !status.is_success() {
         let bytes = client::read_error_body(resp, deadline).await;
         if client::is_retryable(status) {
             return Err(Failure::new(
                 provider,
-                "http_error",
+                AttemptOutcome::HttpError,
                 Some(status.as_u16()),
                 &format!(
                     "HTTP {}: {}",
@@ -233,7 +238,7 @@ async fn attempt(
     let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| {
         Failure::new(
             provider,
-            "bad_response",
+            AttemptOutcome::BadResponse,
             Some(status.as_u16()),
             &format!("upstream response is not JSON: {e}"),
         )
@@ -241,7 +246,7 @@ async fn attempt(
     let Value::Object(obj) = &mut value else {
         return Err(Failure::new(
             provider,
-            "bad_response",
+            AttemptOutcome::BadResponse,
             Some(status.as_u16()),
             "upstream response is not a JSON object",
         ));
@@ -251,7 +256,7 @@ async fn attempt(
         // its text, which may echo the request's key, is redacted), not an answer.
         return Err(Failure::new(
             provider,
-            "bad_response",
+            AttemptOutcome::BadResponse,
             Some(status.as_u16()),
             &format!(
                 "upstream answered 200 with an error: {}",
@@ -313,7 +318,7 @@ async fn start_stream(
             Err(_) => {
                 return Err(Failure::new(
                     provider,
-                    "timeout",
+                    AttemptOutcome::Timeout,
                     Some(200),
                     &format!("no stream event within {:?}", provider.timeout),
                 ));
@@ -324,7 +329,7 @@ async fn start_stream(
                 if rewriter.events == 0 {
                     return Err(Failure::new(
                         provider,
-                        "stream_error",
+                        AttemptOutcome::StreamError,
                         Some(200),
                         "the stream ended before its first event",
                     ));
@@ -336,7 +341,7 @@ async fn start_stream(
                 Err(too_large) => {
                     return Err(Failure::new(
                         provider,
-                        "too_large",
+                        AttemptOutcome::TooLarge,
                         Some(200),
                         &too_large.to_string(),
                     ));
@@ -347,7 +352,7 @@ async fn start_stream(
     if let Some(err) = &rewriter.error {
         return Err(Failure::new(
             provider,
-            "stream_error",
+            AttemptOutcome::StreamError,
             Some(200),
             &format!("upstream sent an error event: {err}"),
         ));
@@ -365,8 +370,7 @@ async fn start_stream(
 /// How a stream ended, for the audit record.
 #[derive(Debug, Clone)]
 pub struct StreamEnd {
-    /// `ok`, `stream_error` or `client_disconnected`.
-    pub outcome: &'static str,
+    pub outcome: StreamOutcome,
     /// Usage seen in the stream.
     pub usage: Option<Usage>,
     /// The error, for `stream_error`.
@@ -397,16 +401,16 @@ impl StreamBody {
     /// Ends the stream with an SSE error event (the status line is already 200).
     fn fail(mut self, message: String, code: &str) -> (Result<Bytes, Infallible>, StreamBody) {
         let event = sse::error_event(&message, code);
-        self.end("stream_error", Some(message));
+        self.end(StreamOutcome::StreamError, Some(message));
         (Ok(event), self)
     }
 
-    fn end(&mut self, outcome: &'static str, error: Option<String>) {
+    fn end(&mut self, outcome: StreamOutcome, error: Option<String>) {
         let Some(on_end) = self.on_end.take() else {
             return;
         };
         match outcome {
-            "ok" => {
+            StreamOutcome::Ok => {
                 self.provider.breaker.record_success();
                 let ms = self.started.elapsed().as_secs_f64() * 1e3;
                 self.provider.latency.observe_ms(ms);
@@ -415,8 +419,11 @@ impl StreamBody {
                     .with(&[&self.provider.label])
                     .observe(ms / 1e3);
             }
-            "stream_error" => record_failure(&self.metrics, &self.provider, "stream_error"),
-            _ => self.provider.breaker.release(),
+            StreamOutcome::StreamError => {
+                record_failure(&self.metrics, &self.provider, AttemptOutcome::StreamError);
+            }
+            // Neither a success nor the upstream's fault: the breaker forgets the attempt.
+            StreamOutcome::ClientDisconnected => self.provider.breaker.release(),
         }
         on_end(StreamEnd {
             outcome,
@@ -429,7 +436,7 @@ impl StreamBody {
 impl Drop for StreamBody {
     fn drop(&mut self) {
         // The client went away before the end (or the server is shutting down).
-        self.end("client_disconnected", None);
+        self.end(StreamOutcome::ClientDisconnected, None);
     }
 }
 
@@ -500,13 +507,13 @@ pub fn body_stream(
                     b.ended = true;
                     let mut out = b.rewriter.finish().to_vec();
                     if let Some(err) = b.rewriter.error.clone() {
-                        b.end("stream_error", Some(err));
+                        b.end(StreamOutcome::StreamError, Some(err));
                     } else if b.rewriter.done {
-                        b.end("ok", None);
+                        b.end(StreamOutcome::Ok, None);
                     } else {
                         let msg = "the upstream stream ended before its end marker: the answer may be truncated".to_string();
                         out.extend_from_slice(&sse::error_event(&msg, "upstream_stream_truncated"));
-                        b.end("stream_error", Some(msg));
+                        b.end(StreamOutcome::StreamError, Some(msg));
                     }
                     return Some((Ok(Bytes::from(out)), b));
                 }
@@ -525,10 +532,10 @@ pub fn body_stream(
 }
 
 /// `ok`, or `stream_error` when the upstream sent an error event before `[DONE]`.
-fn ended_outcome(rewriter: &SseRewriter) -> &'static str {
+fn ended_outcome(rewriter: &SseRewriter) -> StreamOutcome {
     if rewriter.error.is_some() {
-        "stream_error"
+        StreamOutcome::StreamError
     } else {
-        "ok"
+        StreamOutcome::Ok
     }
 }

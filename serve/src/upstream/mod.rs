@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use models::ModelPrice;
+
 use crate::config::{BreakerConfig, Config, UpstreamConfig};
 use breaker::Breaker;
 use latency::LatencyEwma;
@@ -69,9 +71,18 @@ pub struct Provider {
 }
 
 impl Provider {
-    /// Estimated cost in USD of a request with these token counts.
-    pub fn cost_usd(&self, input_tokens: f64, output_tokens: f64) -> f64 {
-        (input_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok) / 1e6
+    /// This provider's list price.
+    pub fn price(&self) -> ModelPrice {
+        ModelPrice {
+            input_usd_per_mtok: self.input_usd_per_mtok,
+            output_usd_per_mtok: self.output_usd_per_mtok,
+        }
+    }
+
+    /// Cost in USD of a request with these token counts (an answer's usage) at its price.
+    pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        // Token counts far below 2^53: the conversion is exact.
+        models::estimate_cost(input_tokens as f64, output_tokens as f64, &self.price())
     }
 
     /// Removes every configured key and upstream URL from a text (upstream error bodies

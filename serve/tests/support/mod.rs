@@ -27,7 +27,7 @@ use models::{CandidateModel, Manifest, Prediction, Scorer, ScorerError};
 use serde_json::{Value, json};
 use serve::AppState;
 use serve::config::Config;
-use serve::router::{LoadedRouter, RouterLoader};
+use serve::router_artifact::{LoadedRouter, RouterLoader};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use datasets::split::{Split, SplitRatios, split_of};
 use indicatif::{ProgressBar, ProgressStyle};
-use models::{Artifact, Catalog, FeatureBatch, Features, Featurizer, OnnxScorer};
+use models::{Artifact, Catalog, FeatureBatch, Features, Featurizer, OnnxScorer, RequestFacts};
 use rayon::prelude::*;
 
 use super::baselines::{self, Predictions, SparseVec};
@@ -16,7 +16,7 @@ use super::metrics::{
     summarize_pair,
 };
 use super::report::{DatasetResult, MultiView, PairView, SweepCurve};
-use super::sweep::{self, PromptCandidates};
+use super::sweep::{self, CostView, PromptCandidates};
 use super::table::EvalTable;
 use super::{EvalArgs, SplitChoice};
 
@@ -270,11 +270,13 @@ pub fn evaluate_dataset(
         .enumerate()
         .map(|(i, &p)| {
             let prompt = &table.prompts[p];
-            let cands =
-                sweep::prompt_candidates(table, p, &decision_candidates, &router[i], &|m| {
-                    ctx.catalog
-                        .estimate_cost(&table.models[m], prompt.input_tokens, None)
-                });
+            let cands = sweep::prompt_candidates(
+                table,
+                p,
+                &decision_candidates,
+                &router[i],
+                CostView::Estimated(ctx.catalog),
+            );
             DecisionRow {
                 dataset: table.dataset.clone(),
                 prompt_id: prompt.id.clone(),
@@ -426,14 +428,16 @@ fn multi_view(
 
     // λ range from the policy's own cost estimates: from "cost barely matters" to
     // "cost dominates even among the cheapest".
-    let est = |p: usize, m: usize| {
-        ctx.catalog
-            .estimate_cost(&table.models[m], table.prompts[p].input_tokens, None)
-    };
     let (mut est_lo, mut est_hi) = (f64::INFINITY, 0.0f64);
     for &p in eval {
+        let request = RequestFacts::user_prompt(&table.prompts[p].text);
         for &m in &candidates {
-            if let Some(c) = est(p, m).filter(|c| *c > 0.0) {
+            let est = ctx.catalog.estimate_cost(
+                &table.models[m],
+                request.prompt_tokens,
+                request.max_output_tokens,
+            );
+            if let Some(c) = est.filter(|c| *c > 0.0) {
                 est_lo = est_lo.min(c);
                 est_hi = est_hi.max(c);
             }
@@ -453,11 +457,15 @@ fn multi_view(
             .map(|(i, &p)| {
                 if name == "oracle" {
                     // The oracle knows the realised outcome and cost.
-                    sweep::prompt_candidates(table, p, &candidates, &preds[i], &|m| {
-                        table.costs[p][m]
-                    })
+                    sweep::prompt_candidates(table, p, &candidates, &preds[i], CostView::Realised)
                 } else {
-                    sweep::prompt_candidates(table, p, &candidates, &preds[i], &|m| est(p, m))
+                    sweep::prompt_candidates(
+                        table,
+                        p,
+                        &candidates,
+                        &preds[i],
+                        CostView::Estimated(ctx.catalog),
+                    )
                 }
             })
             .collect();

@@ -9,6 +9,8 @@
 //!   cost are averaged.
 
 use models::policy::{CandidateInput, Constraints, Objective, decide};
+use models::routing::{self, Live, RequestFacts};
+use models::{Catalog, ModelTerms};
 use rayon::prelude::*;
 
 use super::baselines::Predictions;
@@ -22,34 +24,57 @@ pub struct PromptCandidates {
     pub model_of: Vec<usize>,
 }
 
+/// What the policy believes a candidate costs on a prompt.
+#[derive(Debug, Clone, Copy)]
+pub enum CostView<'a> {
+    /// The gateway's estimate: the artifact's catalog (manifest prices and expected answer
+    /// lengths) at the prompt's token count, through [`models::routing`] as `serve` does.
+    Estimated(&'a Catalog),
+    /// The realised cost: what only the oracle knows.
+    Realised,
+}
+
 /// Builds the policy inputs of table prompt `p` from `predicted` (by table model) over
 /// `candidates` (table model indices): only models with a realised score and cost for
-/// that prompt and with a prediction take part. `est_cost` gives what the policy
-/// believes a model costs on this prompt (the estimate serve would use).
+/// that prompt and with a prediction take part.
 pub fn prompt_candidates(
     table: &EvalTable,
     p: usize,
     candidates: &[usize],
     predicted: &[Option<f64>],
-    est_cost: &dyn Fn(usize) -> Option<f64>,
+    costs: CostView<'_>,
 ) -> PromptCandidates {
+    // Costs are estimated from the prompt as the gateway would receive it (one user
+    // message), not from the dataset's token count, so that they match `serve`'s.
+    let request = RequestFacts::user_prompt(&table.prompts[p].text);
     let mut out = PromptCandidates::default();
     for &m in candidates {
         let labelled = table.scores[p][m].is_some() && table.costs[p][m].is_some();
         let (true, Some(q)) = (labelled, predicted.get(m).copied().flatten()) else {
             continue;
         };
-        out.inputs.push(CandidateInput {
-            model: table.models[m].clone(),
-            predicted_quality: q,
-            est_cost_usd: est_cost(m),
-            est_latency_ms: None,
-            unavailable: None,
-        });
+        let name = &table.models[m];
+        let terms = match costs {
+            // A model the artifact does not price is unpriced here too.
+            CostView::Estimated(catalog) => catalog.get(name).map_or(UNPRICED, |e| e.terms),
+            CostView::Realised => UNPRICED,
+        };
+        let mut input =
+            routing::candidate_input(name.clone(), q, &terms, &request, Live::default());
+        if let CostView::Realised = costs {
+            input.est_cost_usd = table.costs[p][m];
+        }
+        out.inputs.push(input);
         out.model_of.push(m);
     }
     out
 }
+
+const UNPRICED: ModelTerms = ModelTerms {
+    price: None,
+    context_length: None,
+    expected_output_tokens: 0.0,
+};
 
 /// The objective of the cost sweep at weight `lambda` (USD⁻¹).
 pub fn objective(lambda: f64) -> Objective {
@@ -214,16 +239,21 @@ mod tests {
         let all = [0, 1, 2];
         // The predictor loves "best" everywhere, but prompt 0 has no outcome for it.
         let predicted = [Some(0.1), Some(0.5), Some(0.99)];
-        let cost = |m: usize| t.costs[0][m];
-        let c0 = prompt_candidates(&t, 0, &all, &predicted, &cost);
+        let c0 = prompt_candidates(&t, 0, &all, &predicted, CostView::Realised);
         assert_eq!(c0.model_of, vec![0, 1]);
         assert!(c0.inputs.iter().all(|i| i.model != "best"));
         assert_eq!(choose(&c0, 0.0), Some(1));
-        let c1 = prompt_candidates(&t, 1, &all, &predicted, &cost);
+        let c1 = prompt_candidates(&t, 1, &all, &predicted, CostView::Realised);
         assert_eq!(c1.model_of, vec![0, 1, 2]);
         assert_eq!(choose(&c1, 0.0), Some(2));
         // A model without a prediction is not a candidate either.
-        let c = prompt_candidates(&t, 1, &all, &[Some(0.1), None, Some(0.2)], &cost);
+        let c = prompt_candidates(
+            &t,
+            1,
+            &all,
+            &[Some(0.1), None, Some(0.2)],
+            CostView::Realised,
+        );
         assert_eq!(c.model_of, vec![0, 2]);
     }
 
@@ -234,7 +264,7 @@ mod tests {
         let per_prompt: Vec<PromptCandidates> = (0..2)
             .map(|p| {
                 let oracle: Vec<Option<f64>> = t.scores[p].clone();
-                prompt_candidates(&t, p, &all, &oracle, &|m| t.costs[p][m])
+                prompt_candidates(&t, p, &all, &oracle, CostView::Realised)
             })
             .collect();
         let sweep = multi_sweep(&t, &[0, 1], &per_prompt, &[0.0, 1e6]);
