@@ -11,7 +11,10 @@
 #
 # Environment: ROUNDS (3), DUR (s per run, 10), RATE (1000), ROUTER_DIR (models/default),
 # AUDIT_DURABILITY (both gateways' `audit.durability`; default queued), DURABILITY_A and
-# DURABILITY_B (one side's, overriding it: the same build in two modes).
+# DURABILITY_B (one side's, overriding it: the same build in two modes), WRK_C (when set: each
+# round also runs wrk closed-loop at this concurrency against A then B and prints req/s, the
+# saturation throughput, after the fixed-rate table), WRK_ROUNDS (rounds of that, default
+# ROUNDS; ROUNDS=0 WRK_ROUNDS=8 runs only the closed loop).
 # Expects the release build (`cargo build --release -p serve --bin serve --examples`).
 set -euo pipefail
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -65,3 +68,17 @@ for r in $(seq "$ROUNDS"); do
       "$(awk -v a="$(cut -f2 <<<"$g")" -v b="$(cut -f2 <<<"$d")" 'BEGIN { printf "%.3f", a - b }')"
   done
 done
+if [[ -n "${WRK_C:-}" ]]; then
+  echo
+  echo "# closed loop: wrk -t1 -c$WRK_C -d${DUR}s, model auto; req/s (A, B alternating each round)"
+  printf 'round\tA req/s\tB req/s\tB / A\n'
+  sat() { # url → req/s
+    wrk -t1 -c"$WRK_C" -d"${DUR}s" --timeout 10s -s bench/wrk_post.lua "$1" | tail -n 1 |
+      jq -r '.requests / (.duration_us / 1e6) | floor'
+  }
+  for r in $(seq "${WRK_ROUNDS:-$ROUNDS}"); do
+    a=$(sat "http://127.0.0.1:18192/v1/chat/completions")
+    b=$(sat "http://127.0.0.1:18193/v1/chat/completions")
+    printf '%s\t%s\t%s\t%s\n' "$r" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", b / a }')"
+  done
+fi

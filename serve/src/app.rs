@@ -32,6 +32,12 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// The gateway's router, ready for the accept loop ([`crate::server`]) or `oneshot` in tests.
+///
+/// Middleware, outside in: [`edge`] (request metrics, CORS preflight gate), tower-http's CORS
+/// layer when origins are configured, [`head_and_errors`] (414/431, OpenAI-shaped errors),
+/// then per route the key check — for the routing endpoints together with the body read
+/// ([`key_then_body`]). Each `from_fn` layer boxes a future and clones the inner service per
+/// request, so checks that run on the same requests share one layer.
 pub fn app(state: Arc<AppState>) -> Router {
     // The body is read inside the concurrency permit, after the key check.
     let with_body = Router::new()
@@ -39,15 +45,16 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/route", post(routes::decide_only::decide_only))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
-            read_body,
+            key_then_body,
         ));
-    let protected = with_body
+    let keyed = Router::new()
         .route("/v1/decisions/{id}", get(routes::decisions::get_decision))
         .route("/v1/models", get(routes::catalog::list_models))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             require_key,
         ));
+    let protected = with_body.merge(keyed);
     let admin = Router::new()
         .route("/admin/reload", post(routes::admin::reload))
         .route_layer(middleware::from_fn_with_state(
@@ -70,19 +77,16 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
-        .layer(middleware::from_fn(openai_shaped_errors))
-        .layer(middleware::from_fn(limit_head));
+        .layer(middleware::from_fn(head_and_errors));
     with_cors(router, &state)
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
-            count_requests,
-        ))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), edge))
         .with_state(state)
 }
 
 /// CORS: without `server.cors_allowed_origins`, no `Access-Control-Allow-*` header is ever
-/// sent and preflights get 403; with it, tower-http answers those origins' preflights and
-/// decorates their responses, and other origins' preflights still get 403.
+/// sent and preflights get 403 ([`cors_refusal`], in [`edge`]); with it, tower-http answers
+/// those origins' preflights and decorates their responses, and other origins' preflights
+/// still get 403.
 fn with_cors(router: Router<Arc<AppState>>, state: &Arc<AppState>) -> Router<Arc<AppState>> {
     let origins: Vec<HeaderValue> = state
         .config
@@ -91,7 +95,7 @@ fn with_cors(router: Router<Arc<AppState>>, state: &Arc<AppState>) -> Router<Arc
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
-    let router = if origins.is_empty() {
+    if origins.is_empty() {
         router
     } else {
         router.layer(
@@ -106,26 +110,49 @@ fn with_cors(router: Router<Arc<AppState>>, state: &Arc<AppState>) -> Router<Arc
                 ])
                 .max_age(std::time::Duration::from_secs(600)),
         )
+    }
+}
+
+/// The outermost layer: the CORS preflight gate, and every request counted by endpoint and
+/// status and timed to its response head.
+async fn edge(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let resp = match cors_refusal(&state, &req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
     };
-    router.layer(middleware::from_fn_with_state(Arc::clone(state), cors_gate))
+    let status = resp.status().as_u16().to_string();
+    state.metrics.requests.with(&[&endpoint, &status]).inc();
+    state
+        .metrics
+        .request_duration
+        .with(&[&endpoint])
+        .observe_duration(started.elapsed());
+    resp
 }
 
 /// 403 for a CORS preflight from an origin not in `server.cors_allowed_origins`.
-async fn cors_gate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let preflight = req.method() == Method::OPTIONS
-        && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
-    let origin = req.headers().get(ORIGIN).and_then(|v| v.to_str().ok());
-    if let (true, Some(origin)) = (preflight, origin) {
-        let allowed = &state.config.server.cors_allowed_origins;
-        if !allowed.iter().any(|o| o == origin) {
-            return ApiError::Forbidden(format!(
-                "cross-origin requests from `{}` are not allowed: add the origin to `server.cors_allowed_origins`",
-                truncate_echo(origin)
-            ))
-            .into_response();
-        }
+fn cors_refusal(state: &AppState, req: &Request) -> Option<Response> {
+    if req.method() != Method::OPTIONS || !req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return None;
     }
-    next.run(req).await
+    let origin = req.headers().get(ORIGIN).and_then(|v| v.to_str().ok())?;
+    let allowed = &state.config.server.cors_allowed_origins;
+    if allowed.iter().any(|o| o == origin) {
+        return None;
+    }
+    Some(
+        ApiError::Forbidden(format!(
+            "cross-origin requests from `{}` are not allowed: add the origin to `server.cors_allowed_origins`",
+            truncate_echo(origin)
+        ))
+        .into_response(),
+    )
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -156,16 +183,22 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// 401 unless the request carries a configured client key (`Authorization: Bearer <key>`).
 async fn require_key(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    if !state.auth_required() {
-        return next.run(req).await;
+    match check_key(&state, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
     }
-    match bearer_token(req.headers()) {
-        None => {
-            ApiError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into())
-                .into_response()
-        }
-        Some(key) if state.key_is_valid(key) => next.run(req).await,
-        Some(_) => ApiError::Unauthorized("invalid API key".into()).into_response(),
+}
+
+fn check_key(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !state.auth_required() {
+        return Ok(());
+    }
+    match bearer_token(headers) {
+        None => Err(ApiError::Unauthorized(
+            "missing API key: send `Authorization: Bearer <key>`".into(),
+        )),
+        Some(key) if state.key_is_valid(key) => Ok(()),
+        Some(_) => Err(ApiError::Unauthorized("invalid API key".into())),
     }
 }
 
@@ -237,12 +270,12 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// The concurrency permit taken by [`read_body`], for the handler to keep (a stream holds
+/// The concurrency permit taken by [`key_then_body`], for the handler to keep (a stream holds
 /// it until its end).
 #[derive(Debug, Clone)]
 struct HeldPermit(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
 
-/// A handler's concurrency permit: the one [`read_body`] took before reading the body, or
+/// A handler's concurrency permit: the one [`key_then_body`] took before reading the body, or
 /// (when the handler is called without that middleware) a fresh one, 429 when none is left.
 #[derive(Debug)]
 pub struct Permit(pub OwnedSemaphorePermit);
@@ -265,11 +298,14 @@ impl FromRequestParts<Arc<AppState>> for Permit {
     }
 }
 
-/// For the routing endpoints: `Content-Type` first (415), then the concurrency permit
-/// (429), and only then the body, within `limits.max_body_bytes` (413) and
-/// `limits.body_read_timeout_secs` (408), so that a slow or stalled body holds one of a
+/// For the routing endpoints: the client key (401), `Content-Type` (415), then the
+/// concurrency permit (429), and only then the body, within `limits.max_body_bytes` (413)
+/// and `limits.body_read_timeout_secs` (408), so that a slow or stalled body holds one of a
 /// bounded number of permits instead of an unbounded number of buffers and tasks.
-async fn read_body(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn key_then_body(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if let Err(e) = check_key(&state, req.headers()) {
+        return e.into_response();
+    }
     if let Err(e) = require_json(req.headers()) {
         return e.into_response();
     }
@@ -328,8 +364,8 @@ fn closing(err: ApiError) -> Response {
 }
 
 /// 414 / 431 in OpenAI's shape for heads within hyper's buffer but over the gateway's
-/// limits.
-async fn limit_head(req: Request, next: Next) -> Response {
+/// limits; then the answer through [`openai_shaped`].
+async fn head_and_errors(req: Request, next: Next) -> Response {
     let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_len > MAX_URI_BYTES {
         return closing(ApiError::UriTooLong(MAX_URI_BYTES));
@@ -342,14 +378,13 @@ async fn limit_head(req: Request, next: Next) -> Response {
     if header_bytes > MAX_HEADER_BYTES {
         return closing(ApiError::HeadersTooLarge(MAX_HEADER_BYTES));
     }
-    next.run(req).await
+    openai_shaped(next.run(req).await).await
 }
 
 /// The safety net for errors produced outside [`ApiError`] (axum's extractor rejections,
 /// such as an undecodable path segment): any 4xx/5xx that is not JSON gets OpenAI's
 /// error body, with the original text (cut short) as its message.
-async fn openai_shaped_errors(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
+async fn openai_shaped(resp: Response) -> Response {
     let status = resp.status();
     let is_json = resp
         .headers()
@@ -387,22 +422,4 @@ async fn openai_shaped_errors(req: Request, next: Next) -> Response {
         }
     }
     shaped
-}
-
-/// Counts every request by endpoint and status, and times it to the response head.
-async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let endpoint = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let started = Instant::now();
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    state.metrics.requests.with(&[&endpoint, &status]).inc();
-    state
-        .metrics
-        .request_duration
-        .with(&[&endpoint])
-        .observe_duration(started.elapsed());
-    resp
 }

@@ -15,7 +15,7 @@
 //!   gets a plain `503` with `Connection: close` and is closed, rather than waiting unseen
 //!   in the listen backlog.
 //!
-//! The body-read timeout is the routes' concern (`app::read_body`): only a handler knows
+//! The body-read timeout is the routes' concern (`app::key_then_body`): only a handler knows
 //! whether it reads a body.
 
 use std::convert::Infallible;
