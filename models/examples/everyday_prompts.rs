@@ -6,6 +6,8 @@
 //!   cargo run --release -p models --example everyday_prompts [-- ROUTER_DIR]
 //!
 //! ROUTER_DIR defaults to `models/default`. Prints a Markdown table.
+// A report tool: its output is stdout.
+#![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
 
