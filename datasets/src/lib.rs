@@ -59,6 +59,26 @@ pub const DATASET_KEYS: [&str; 7] = [
     "routerbench",
 ];
 
+/// Dataset keys of the shared data (`../shared/data`, its README) whose licenses allow
+/// training a model that is shipped: RouteLLM, Arena, MMLU-Pro and ZeroEval (Apache-2.0),
+/// LLMRouter (MIT; its questions under their benchmarks' licenses). The generic-format sets
+/// are named by their `dataset` column. `train` uses these by default.
+pub const PERMISSIVE_DATASETS: [&str; 9] = [
+    "mmlu",
+    "gsm8k",
+    "mt_bench",
+    "arena_bench",
+    "mmlu_pro",
+    "zeroeval_gsm",
+    "zeroeval_math_l5",
+    "zeroeval_crux",
+    "llmrouter",
+];
+
+/// Dataset keys whose license forbids training a model that is shipped (AlpacaEval's data is
+/// CC BY-NC 4.0): evaluation and experiments only.
+pub const NONCOMMERCIAL_DATASETS: [&str; 1] = ["alpaca_eval"];
+
 /// Options of [`load_with`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadOptions {

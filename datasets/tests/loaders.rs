@@ -220,7 +220,20 @@ fn alpaca_preferences_reference_rows_and_null_preference() {
     assert_eq!(f64s(f, RAW_SCORE)[i], Some(1.25));
     assert_eq!(strs(f, CATEGORY)[i].as_deref(), Some("helpful_base"));
     assert_eq!(u32s(f, OUTPUT_TOKENS)[i], estimate_tokens("Paris."));
-    let r = row(f, "alpaca_eval", "Tell me a joke", "gpt4_1106_preview");
+    // The reference's configuration name is loaded under OpenAI's API name (an alias),
+    // and the rename is reported.
+    let r = row(f, "alpaca_eval", "Tell me a joke", "gpt-4-1106-preview");
+    assert!(
+        strs(f, MODEL)
+            .iter()
+            .all(|m| m.as_deref() != Some("gpt4_1106_preview"))
+    );
+    let renamed: Vec<(&str, &str, usize)> = report
+        .renamed
+        .iter()
+        .map(|r| (r.from.as_str(), r.to.as_str(), r.rows))
+        .collect();
+    assert_eq!(renamed, [("gpt4_1106_preview", "gpt-4-1106-preview", 2)]);
     assert_eq!(f64s(f, SCORE)[r], Some(0.5));
     assert_eq!(
         u32s(f, OUTPUT_TOKENS)[r],
@@ -445,13 +458,16 @@ fn published_aliases_load_under_one_canonical_name() {
          What is 2+2?,gpt-4-1106-preview,1\n\
          Name a prime.,mistralai/Mixtral-8x7B-Instruct-v0.1,0\n\
          Name a prime.,Mixtral-8x7B-Instruct-v0.1,1\n\
-         Name a prime.,Mistral-7B-Instruct-v0.1,1\n",
+         Name a prime.,Mistral-7B-Instruct-v0.1,1\n\
+         Name a prime.,command-r,1\n\
+         What is 2+2?,c4ai-command-r-v01,0\n",
     )
     .unwrap();
     let loaded = load(&file).unwrap();
     let set = &loaded.report.sets[0];
-    // Mixtral under two spellings is one model; Mistral-7B is renamed too.
-    assert_eq!(set.models, 3);
+    // Mixtral under two spellings is one model, and so is Command R (ZeroEval's API name,
+    // MMLU-Pro's Hugging Face name); Mistral-7B is renamed too.
+    assert_eq!(set.models, 4);
     let models = strs(&loaded.frame, MODEL);
     assert!(
         models
@@ -485,7 +501,25 @@ fn published_aliases_load_under_one_canonical_name() {
                 "Mistral-7B-Instruct-v0.1",
                 "mistralai/Mistral-7B-Instruct-v0.1",
                 1
-            )
+            ),
+            ("command-r", "c4ai-command-r-v01", 1)
         ]
+    );
+    // Both spellings' outcomes are one candidate's labels.
+    let j = row(
+        &loaded.frame,
+        "aliases",
+        "Name a prime.",
+        "c4ai-command-r-v01",
+    );
+    let k = row(
+        &loaded.frame,
+        "aliases",
+        "What is 2+2?",
+        "c4ai-command-r-v01",
+    );
+    assert_eq!(
+        (f64s(&loaded.frame, SCORE)[j], f64s(&loaded.frame, SCORE)[k]),
+        (Some(1.0), Some(0.0))
     );
 }
