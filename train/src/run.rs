@@ -20,11 +20,10 @@ use crate::onnx::{ArtifactInfo, WrittenArtifact, write_artifact};
 use crate::summary::{self, DatasetSummary};
 use crate::training::{EnsembleOutcome, TrainingConfig, train_ensemble};
 
-/// Sets whose licenses allow training a model we ship (AlpacaEval is CC BY-NC).
-pub const PERMISSIVE_DATASETS: [&str; 5] = ["mmlu", "gsm8k", "mt_bench", "arena_bench", "mmlu_pro"];
-
-/// Sets that may be used for experiments only.
-pub const NONCOMMERCIAL_DATASETS: [&str; 1] = ["alpaca_eval"];
+/// Sets whose licenses allow training a model we ship (all of the shared data but
+/// AlpacaEval, which is CC BY-NC), and sets that may be used for experiments only; the
+/// datasets crate keeps the one list.
+pub use datasets::{NONCOMMERCIAL_DATASETS, PERMISSIVE_DATASETS};
 
 /// Where training data is looked for when neither `--data` nor `ROUTER_DATA_DIR` is set.
 fn default_data_dirs() -> Vec<PathBuf> {
@@ -55,7 +54,7 @@ pub struct TrainArgs {
     /// Artifact directory to write (router.onnx + manifest.json).
     #[arg(long, default_value = "models/default")]
     pub out: PathBuf,
-    /// Datasets to train on (comma-separated keys) [default: mmlu,gsm8k,mt_bench,arena_bench,mmlu_pro]
+    /// Datasets to train on (comma-separated keys) [default: every permissive set: mmlu,gsm8k,mt_bench,arena_bench,mmlu_pro,zeroeval_gsm,zeroeval_math_l5,zeroeval_crux,llmrouter]
     #[arg(long, value_delimiter = ',')]
     pub datasets: Option<Vec<String>>,
     /// Allow non-commercially licensed sets (alpaca_eval) in `--datasets`; the artifact is then
