@@ -121,6 +121,8 @@ fn eval_end_to_end_on_a_generic_set() {
         knn_k: 10,
         batch_size: 64,
         datasets: None,
+        bootstrap: 200,
+        bootstrap_seed: 7,
     };
     eval::run(args).unwrap();
     let metrics: serde_json::Value =
@@ -160,8 +162,62 @@ fn eval_end_to_end_on_a_generic_set() {
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    // Bootstrap intervals next to the estimates, and the paired differences.
+    let router_apgr = apgr("router");
+    let ci = toy["pair"]["router"]["apgr_ci95"].as_array().unwrap();
+    let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+    assert!(
+        lo <= router_apgr && router_apgr <= hi,
+        "{lo} {router_apgr} {hi}"
+    );
+    assert!(toy["multi"]["router"]["aiq_ci95"].is_array());
+    assert_eq!(toy["bootstrap"]["resamples"], 200);
+    let diff = &toy["bootstrap"]["differences"]["pair"]["router-knn"]["apgr"];
+    assert!(
+        (diff["estimate"].as_f64().unwrap() - (router_apgr - apgr("knn"))).abs() < 1e-9,
+        "{diff}"
+    );
+    assert!(
+        toy["bootstrap"]["differences"]["multi"]["router-best_single"]["quality_max"].is_object()
+    );
+    // The decision mix at every decision λ sums to one.
+    for row in toy["decision_mix"]["by_lambda"].as_array().unwrap() {
+        let total: f64 = row["shares"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .sum::<f64>()
+            + row["none"].as_f64().unwrap();
+        assert!((total - 1.0).abs() < 1e-9, "{row}");
+    }
+    assert!(
+        toy["sweep_decision_mix"]["by_lambda"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 30
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("### Decision mix"));
+    assert!(report.contains("| router − knn |"));
     let decisions = std::fs::read_to_string(out.join("decisions.csv")).unwrap();
     assert!(decisions.starts_with("dataset,prompt_id,category,task,predicted_task,lambda_0,"));
+    // One predicted-quality column per candidate, a number in [0, 1] on every row.
+    let header: Vec<&str> = decisions.lines().next().unwrap().split(',').collect();
+    let predicted: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i].starts_with("predicted:"))
+        .collect();
+    assert_eq!(predicted.len(), 3, "{header:?}");
+    assert!(header.contains(&format!("predicted:{CHEAP}").as_str()));
+    for line in decisions.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), header.len(), "{line}");
+        for &i in &predicted {
+            let q: f64 = fields[i].parse().unwrap();
+            assert!((0.0..=1.0).contains(&q), "{line}");
+        }
+    }
     println!(
         "{}",
         std::fs::read_to_string(out.join("report.md")).unwrap()
@@ -203,6 +259,8 @@ fn eval_on_real_gsm8k_and_arena_bench() {
         knn_k: 20,
         batch_size: 256,
         datasets: Some(vec!["gsm8k".into(), "arena_bench".into()]),
+        bootstrap: 50,
+        bootstrap_seed: 7,
     };
     eval::run(args).unwrap();
     let metrics: serde_json::Value =

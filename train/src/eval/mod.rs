@@ -11,11 +11,13 @@
 //! - [`table`]: the canonical outcome table reshaped into a prompt × model matrix per dataset.
 //! - [`baselines`]: per-category prior and k-nearest-neighbour predictors (train split).
 //! - [`sweep`]: policy inputs per prompt and the λ sweep through `models::policy::decide`.
+//! - [`bootstrap`]: paired bootstrap intervals of every figure and of router − baseline.
 //! - [`pipeline`]: one dataset end to end (features, router scores, baselines, both views).
 //! - [`report`]: `metrics.json`, `report.md`, curve and decision CSVs, plot panels.
 //! - [`plot`]: SVG/PNG drawing with plotters.
 
 pub mod baselines;
+pub mod bootstrap;
 pub mod metrics;
 pub mod pipeline;
 pub mod plot;
@@ -79,6 +81,13 @@ pub struct EvalArgs {
     /// Restrict to these datasets (comma-separated keys such as `mmlu,gsm8k`).
     #[arg(long, value_delimiter = ',')]
     pub datasets: Option<Vec<String>>,
+    /// Paired bootstrap resamples of the evaluated prompts for the 95% intervals
+    /// (0: point estimates only).
+    #[arg(long, default_value_t = bootstrap::DEFAULT_RESAMPLES)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap resampling (same seed, same intervals).
+    #[arg(long, default_value_t = bootstrap::DEFAULT_SEED)]
+    pub bootstrap_seed: u64,
 }
 
 /// Runs the offline evaluation described by `args` and writes its outputs.
@@ -148,6 +157,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         catalog: &catalog,
         ratios: &ratios,
         candidates: &candidates,
+        bootstrap: bootstrap::Settings {
+            resamples: args.bootstrap,
+            seed: args.bootstrap_seed,
+        },
     };
     let mut results = Vec::new();
     let mut decisions = Vec::new();
@@ -178,7 +191,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         baselines: pipeline::BASELINES.iter().map(|s| s.to_string()).collect(),
         notes: run_notes,
     };
-    write_outputs(&args, &info, &results, &decisions)?;
+    write_outputs(&args, &info, &results, &decisions, &candidates)?;
     tracing::info!(
         out = %args.out.display(),
         datasets = results.len(),
@@ -206,6 +219,7 @@ fn write_outputs(
     info: &report::RunInfo,
     results: &[report::DatasetResult],
     decisions: &[pipeline::DecisionRow],
+    candidates: &[String],
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating output directory {}", args.out.display()))?;
@@ -249,6 +263,9 @@ fn write_outputs(
     for l in pipeline::DECISION_LAMBDAS {
         let _ = write!(csv, ",lambda_{l}");
     }
+    for c in candidates {
+        let _ = write!(csv, ",{}", report::csv_field(&format!("predicted:{c}")));
+    }
     csv.push('\n');
     for d in decisions {
         let _ = write!(
@@ -262,6 +279,14 @@ fn write_outputs(
         );
         for c in &d.choices {
             let _ = write!(csv, ",{}", report::csv_field(c.as_deref().unwrap_or("")));
+        }
+        for q in &d.predicted {
+            match q {
+                Some(q) => {
+                    let _ = write!(csv, ",{q:.4}");
+                }
+                None => csv.push(','),
+            }
         }
         csv.push('\n');
     }

@@ -11,11 +11,12 @@ use models::{Artifact, Catalog, FeatureBatch, Features, Featurizer, OnnxScorer, 
 use rayon::prelude::*;
 
 use super::baselines::{self, Predictions, SparseVec};
+use super::bootstrap::{self, MultiInputs, PairRanking, SweepOutcomes};
 use super::metrics::{
     self, CostQuality, MultiSummary, lambda_grid, pair_curve, random_pair_summary, summarize_multi,
     summarize_pair,
 };
-use super::report::{DatasetResult, MultiView, PairView, SweepCurve};
+use super::report::{DatasetResult, DecisionMix, MultiView, PairView, SweepCurve};
 use super::sweep::{self, CostView, PromptCandidates};
 use super::table::EvalTable;
 use super::{EvalArgs, SplitChoice};
@@ -38,6 +39,9 @@ pub struct DecisionRow {
     pub predicted_task: Option<String>,
     /// Router's choice at each of [`DECISION_LAMBDAS`].
     pub choices: Vec<Option<String>>,
+    /// Router's predicted quality for each run candidate ([`RunContext::candidates`]
+    /// order), whether or not that model is labelled for this prompt.
+    pub predicted: Vec<Option<f64>>,
 }
 
 /// What the run shares across datasets.
@@ -50,6 +54,8 @@ pub struct RunContext<'a> {
     pub ratios: &'a SplitRatios,
     /// Names of the router candidates taking part (artifact order, `--candidates` applied).
     pub candidates: &'a [String],
+    /// Bootstrap settings (`--bootstrap`, `--bootstrap-seed`).
+    pub bootstrap: bootstrap::Settings,
 }
 
 /// Split ratios recorded by training (an object `{train, validation, test}` under
@@ -120,15 +126,20 @@ fn to_sparse(f: &Features) -> SparseVec {
     v
 }
 
-/// Router predictions for the evaluated prompts (by table model), and the most
-/// probable task of each.
+/// Router predictions for the evaluated prompts: by table model, by run candidate
+/// ([`RunContext::candidates`] order), and the most probable task of each.
 fn router_predictions(
     ctx: &RunContext<'_>,
     table: &EvalTable,
     eval: &[usize],
     features: &[Features],
-) -> anyhow::Result<(Predictions, Vec<Option<String>>)> {
+) -> anyhow::Result<(Predictions, Predictions, Vec<Option<String>>)> {
     let manifest = &ctx.artifact.manifest;
+    let candidate_column: Vec<Option<usize>> = ctx
+        .candidates
+        .iter()
+        .map(|m| manifest.candidate_index(m))
+        .collect();
     // Table model → column of the `quality` output (only allowed candidates).
     let column: Vec<Option<usize>> = table
         .models
@@ -142,6 +153,7 @@ fn router_predictions(
         .collect();
     let pb = bar(eval.len(), &format!("{} scoring", table.dataset));
     let mut preds = Vec::with_capacity(eval.len());
+    let mut by_candidate = Vec::with_capacity(eval.len());
     let mut tasks = Vec::with_capacity(eval.len());
     let dense_dim = ctx.featurizer.dense_dim();
     for chunk in eval.chunks(ctx.args.batch_size.max(1)) {
@@ -152,6 +164,12 @@ fn router_predictions(
             .score_features(&batch)
             .with_context(|| format!("scoring {} prompts of {}", chunk.len(), table.dataset))?;
         for pred in out {
+            by_candidate.push(
+                candidate_column
+                    .iter()
+                    .map(|c| c.and_then(|c| pred.quality.get(c)).map(|&q| f64::from(q)))
+                    .collect(),
+            );
             preds.push(
                 column
                     .iter()
@@ -169,7 +187,7 @@ fn router_predictions(
         pb.inc(chunk.len() as u64);
     }
     pb.finish_and_clear();
-    Ok((preds, tasks))
+    Ok((preds, by_candidate, tasks))
 }
 
 /// Evaluates one dataset.
@@ -234,7 +252,8 @@ pub fn evaluate_dataset(
         .collect();
     pb.finish_and_clear();
 
-    let (router, predicted_tasks) = router_predictions(ctx, table, &eval, &features)?;
+    let (router, router_by_candidate, predicted_tasks) =
+        router_predictions(ctx, table, &eval, &features)?;
     let oracle: Predictions = eval.iter().map(|&p| table.scores[p].clone()).collect();
     let prior = baselines::category_prior(table, &train, &eval);
     let vectors: Vec<SparseVec> = features.iter().map(to_sparse).collect();
@@ -252,8 +271,12 @@ pub fn evaluate_dataset(
         (BASELINES[1], &knn),
     ];
 
-    let pair = pair_view(ctx, table, &eval, &methods, &mut notes);
-    let (multi, decision_candidates) = multi_view(ctx, table, &eval, &methods, &mut notes);
+    let (pair, rankings) = match pair_view(ctx, table, &eval, &methods, &mut notes) {
+        Some((view, rankings)) => (Some(view), Some(rankings)),
+        None => (None, None),
+    };
+    let (multi, multi_inputs, decision_candidates) =
+        multi_view(ctx, table, &eval, &methods, &mut notes);
     if pair.is_none() && multi.is_none() {
         notes.push(format!(
             "no view: the router scores {} priced model(s) of this dataset (3 needed for the cost view) \
@@ -265,7 +288,7 @@ pub fn evaluate_dataset(
     }
 
     // Router decisions per prompt at a few λ, over the same candidates as the multi view.
-    let decisions = eval
+    let decisions: Vec<DecisionRow> = eval
         .iter()
         .enumerate()
         .map(|(i, &p)| {
@@ -288,9 +311,49 @@ pub fn evaluate_dataset(
                     .iter()
                     .map(|&l| sweep::choose(&cands, l).map(|m| table.models[m].clone()))
                     .collect(),
+                predicted: router_by_candidate[i].clone(),
             }
         })
         .collect();
+    let decision_mix = DecisionMix::from_choices(
+        DECISION_LAMBDAS.to_vec(),
+        (0..DECISION_LAMBDAS.len())
+            .map(|l| decisions.iter().map(|d| d.choices[l].as_deref()).collect())
+            .collect(),
+    );
+    let sweep_mix = multi.as_ref().and_then(|m| {
+        let router = m.sweeps.iter().find(|s| s.method == "router")?;
+        Some(DecisionMix::from_choices(
+            router.lambdas.clone(),
+            router
+                .choices
+                .iter()
+                .map(|per_prompt| {
+                    per_prompt
+                        .iter()
+                        .map(|c| c.map(|m| table.models[m].as_str()))
+                        .collect()
+                })
+                .collect(),
+        ))
+    });
+
+    let boot_started = Instant::now();
+    let intervals = bootstrap::bootstrap_dataset(
+        ctx.bootstrap,
+        &table.dataset,
+        eval.len(),
+        rankings.as_deref(),
+        multi_inputs.as_ref(),
+    );
+    if ctx.bootstrap.resamples > 0 {
+        tracing::info!(
+            dataset = %table.dataset,
+            resamples = ctx.bootstrap.resamples,
+            seconds = boot_started.elapsed().as_secs_f64(),
+            "bootstrap"
+        );
+    }
 
     tracing::info!(
         dataset = %table.dataset,
@@ -305,6 +368,9 @@ pub fn evaluate_dataset(
             train_prompts: train.len(),
             pair,
             multi,
+            intervals,
+            decision_mix,
+            sweep_mix,
             notes,
         },
         decisions,
@@ -317,11 +383,20 @@ fn pair_view(
     eval: &[usize],
     methods: &[(&str, &Predictions)],
     notes: &mut Vec<String>,
-) -> Option<PairView> {
+) -> Option<(PairView, Vec<(String, PairRanking)>)> {
     let (strong, weak) = (
         table.model_index(&ctx.args.strong)?,
         table.model_index(&ctx.args.weak)?,
     );
+    // Evaluated-prompt positions of the pair prompts (both models labelled), in
+    // `pair_inputs` order.
+    let positions: Vec<usize> = eval
+        .iter()
+        .enumerate()
+        .filter(|&(_, &p)| table.scores[p][strong].is_some() && table.scores[p][weak].is_some())
+        .map(|(i, _)| i)
+        .collect();
+    let mut rankings = Vec::new();
     let mut summaries = Vec::new();
     let mut curves = Vec::new();
     let mut pair_prompts = 0;
@@ -339,6 +414,10 @@ fn pair_view(
             continue;
         }
         let curve = pair_curve(&scores, &outcomes);
+        rankings.push((
+            name.to_string(),
+            PairRanking::new(&positions, &scores, &outcomes),
+        ));
         pair_prompts = outcomes.len();
         qualities = (
             curve.quality.last().copied().unwrap_or(0.0),
@@ -363,26 +442,29 @@ fn pair_view(
             ctx.args.strong, ctx.args.weak
         ));
     }
-    Some(PairView {
-        strong: ctx.args.strong.clone(),
-        weak: ctx.args.weak.clone(),
-        prompts: pair_prompts,
-        strong_quality: qualities.0,
-        weak_quality: qualities.1,
-        summaries,
-        curves,
-    })
+    Some((
+        PairView {
+            strong: ctx.args.strong.clone(),
+            weak: ctx.args.weak.clone(),
+            prompts: pair_prompts,
+            strong_quality: qualities.0,
+            weak_quality: qualities.1,
+            summaries,
+            curves,
+        },
+        rankings,
+    ))
 }
 
-/// The multi-model view (when ≥ 3 priced candidates have outcomes here) and the
-/// candidates used for the router's recorded decisions.
+/// The multi-model view (when ≥ 3 priced candidates have outcomes here), the per-prompt
+/// inputs of its bootstrap, and the candidates used for the router's recorded decisions.
 fn multi_view(
     ctx: &RunContext<'_>,
     table: &EvalTable,
     eval: &[usize],
     methods: &[(&str, &Predictions)],
     notes: &mut Vec<String>,
-) -> (Option<MultiView>, Vec<usize>) {
+) -> (Option<MultiView>, Option<MultiInputs>, Vec<usize>) {
     // Router candidates present here, with a list price (for the policy's estimate) and
     // a realised cost on every prompt where they are labelled.
     let mut singles: Vec<(usize, CostQuality)> = Vec::new();
@@ -408,7 +490,7 @@ fn multi_view(
     }
     let candidates: Vec<usize> = singles.iter().map(|(m, _)| *m).collect();
     if singles.len() < 3 {
-        return (None, candidates);
+        return (None, None, candidates);
     }
 
     let by_quality = singles.iter().max_by(|a, b| {
@@ -418,7 +500,7 @@ fn multi_view(
     });
     let by_cost = singles.iter().min_by(|a, b| a.1.cost.total_cmp(&b.1.cost));
     let (Some(&(best_m, best)), Some(&(cheap_m, cheap))) = (by_quality, by_cost) else {
-        return (None, candidates);
+        return (None, None, candidates);
     };
     let cost_lo = singles
         .iter()
@@ -450,6 +532,8 @@ fn multi_view(
 
     let mut summaries: Vec<(String, MultiSummary)> = Vec::new();
     let mut sweeps = Vec::new();
+    let realised = |p: usize, m: usize| Some((table.scores[p][m]?, table.costs[p][m]?));
+    let mut boot_sweeps = Vec::new();
     for &(name, preds) in methods {
         let per_prompt: Vec<PromptCandidates> = eval
             .iter()
@@ -475,10 +559,24 @@ fn multi_view(
             name.to_string(),
             summarize_multi(&s.points, best, cost_lo, cost_hi, q_max),
         ));
+        boot_sweeps.push(SweepOutcomes {
+            method: name.to_string(),
+            per_lambda: s
+                .choices
+                .iter()
+                .map(|per_prompt| {
+                    eval.iter()
+                        .zip(per_prompt)
+                        .map(|(&p, c)| c.and_then(|m| realised(p, m)))
+                        .collect()
+                })
+                .collect(),
+        });
         sweeps.push(SweepCurve {
             method: name.to_string(),
             lambdas: s.lambdas,
             points: s.points,
+            choices: s.choices,
         });
         if name == "oracle" {
             summaries.push((
@@ -512,6 +610,22 @@ fn multi_view(
             ),
         );
     }
+    let inputs = MultiInputs {
+        singles: singles
+            .iter()
+            .map(|&(m, _)| {
+                (
+                    table.models[m].clone(),
+                    eval.iter().map(|&p| realised(p, m)).collect(),
+                )
+            })
+            .collect(),
+        random: eval
+            .iter()
+            .map(|&p| sweep::random_point(table, &[p], &candidates).map(|r| (r.quality, r.cost)))
+            .collect(),
+        sweeps: boot_sweeps,
+    };
     let view = MultiView {
         candidates: candidates
             .iter()
@@ -527,7 +641,7 @@ fn multi_view(
         summaries,
         sweeps,
     };
-    (Some(view), candidates)
+    (Some(view), Some(inputs), candidates)
 }
 
 /// Loads the artifact (manifest checked) and its ONNX scorer — the one serve uses.

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
+use super::bootstrap::{self, DatasetIntervals, Interval, ViewIntervals};
 use super::metrics::{CostQuality, MultiSummary, PairCurve, PairSummary};
 use super::plot::{Panel, Series, Style};
 
@@ -29,7 +30,80 @@ pub struct SweepCurve {
     pub method: String,
     pub lambdas: Vec<f64>,
     pub points: Vec<CostQuality>,
+    /// `choices[l][i]`: table model chosen for the i-th evaluated prompt at `lambdas[l]`.
+    pub choices: Vec<Vec<Option<usize>>>,
 }
+
+/// Share of prompts per chosen model at each λ (the router's decision mix).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DecisionMix {
+    pub lambdas: Vec<f64>,
+    /// Models chosen at least once, by total share over all λ (largest first).
+    pub models: Vec<String>,
+    /// `shares[l][m]`: share of the prompts that go to `models[m]` at `lambdas[l]`.
+    pub shares: Vec<Vec<f64>>,
+    /// `none[l]`: share of the prompts without any candidate at `lambdas[l]`.
+    pub none: Vec<f64>,
+    pub prompts: usize,
+}
+
+impl DecisionMix {
+    /// From the choice of every prompt at every λ (`choices[l][i]`).
+    pub fn from_choices(lambdas: Vec<f64>, choices: Vec<Vec<Option<&str>>>) -> Self {
+        let prompts = choices.first().map_or(0, Vec::len);
+        let mut totals: Vec<(String, usize)> = Vec::new();
+        for per_prompt in &choices {
+            for m in per_prompt.iter().flatten() {
+                match totals.iter_mut().find(|(n, _)| n == m) {
+                    Some(t) => t.1 += 1,
+                    None => totals.push((m.to_string(), 1)),
+                }
+            }
+        }
+        totals.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let models: Vec<String> = totals.into_iter().map(|(m, _)| m).collect();
+        let denom = prompts.max(1) as f64;
+        let shares = choices
+            .iter()
+            .map(|per_prompt| {
+                models
+                    .iter()
+                    .map(|m| {
+                        per_prompt
+                            .iter()
+                            .filter(|c| **c == Some(m.as_str()))
+                            .count() as f64
+                            / denom
+                    })
+                    .collect()
+            })
+            .collect();
+        let none = choices
+            .iter()
+            .map(|per_prompt| per_prompt.iter().filter(|c| c.is_none()).count() as f64 / denom)
+            .collect();
+        Self {
+            lambdas,
+            models,
+            shares,
+            none,
+            prompts,
+        }
+    }
+
+    /// The most chosen model at the l-th λ and its share.
+    pub fn top(&self, l: usize) -> Option<(&str, f64)> {
+        let shares = self.shares.get(l)?;
+        shares
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(m, &s)| (self.models[m].as_str(), s))
+    }
+}
+
+/// Share of the prompts at which one model counts as a collapse in the report.
+pub const COLLAPSE_SHARE: f64 = 0.9;
 
 /// Multi-model view of one dataset.
 #[derive(Debug, Clone)]
@@ -55,6 +129,12 @@ pub struct DatasetResult {
     pub train_prompts: usize,
     pub pair: Option<PairView>,
     pub multi: Option<MultiView>,
+    /// Paired bootstrap intervals of both views (empty with `--bootstrap 0`).
+    pub intervals: DatasetIntervals,
+    /// The router's decision mix at the λ of `decisions.csv`.
+    pub decision_mix: DecisionMix,
+    /// The router's decision mix over its whole cost sweep (multi-model view only).
+    pub sweep_mix: Option<DecisionMix>,
     pub notes: Vec<String>,
 }
 
@@ -87,6 +167,69 @@ fn multi_json(s: &MultiSummary) -> Value {
     })
 }
 
+/// `[lo, hi]` (a `null` bound: never reached / undefined).
+fn interval_json(i: &Interval) -> Value {
+    json!([opt(i.lo), opt(i.hi)])
+}
+
+/// Adds `<figure>_ci95: [lo, hi]` (and `<figure>_ci95_missing` where some resamples had
+/// no value) to a method's object.
+fn add_intervals(method: &mut Value, intervals: Option<&ViewIntervals>, name: &str) {
+    let (Some(obj), Some(iv)) = (method.as_object_mut(), intervals) else {
+        return;
+    };
+    let Some((_, figures)) = iv.methods.iter().find(|(m, _)| m == name) else {
+        return;
+    };
+    for (figure, i) in figures {
+        obj.insert(format!("{figure}_ci95"), interval_json(i));
+        if i.missing > 0 {
+            obj.insert(format!("{figure}_ci95_missing"), i.missing.into());
+        }
+    }
+}
+
+fn differences_json(iv: &ViewIntervals) -> Value {
+    let out: Map<String, Value> = iv
+        .differences
+        .iter()
+        .map(|(base, figures)| {
+            let f: Map<String, Value> = figures
+                .iter()
+                .map(|(figure, d)| {
+                    let mut v =
+                        json!({"estimate": opt(d.estimate), "ci95": interval_json(&d.ci95)});
+                    if d.ci95.missing > 0 {
+                        v["ci95_missing"] = d.ci95.missing.into();
+                    }
+                    (figure.to_string(), v)
+                })
+                .collect();
+            (format!("router-{base}"), Value::Object(f))
+        })
+        .collect();
+    Value::Object(out)
+}
+
+fn mix_json(mix: &DecisionMix) -> Value {
+    let rows: Vec<Value> = mix
+        .lambdas
+        .iter()
+        .enumerate()
+        .map(|(l, lambda)| {
+            let shares: Map<String, Value> = mix
+                .models
+                .iter()
+                .zip(&mix.shares[l])
+                .filter(|(_, s)| **s > 0.0)
+                .map(|(m, s)| (m.clone(), (*s).into()))
+                .collect();
+            json!({"lambda": lambda, "shares": shares, "none": mix.none[l]})
+        })
+        .collect();
+    json!({"prompts": mix.prompts, "by_lambda": rows})
+}
+
 /// The `metrics.json` document.
 pub fn metrics_json(info: &RunInfo, results: &[DatasetResult]) -> Value {
     let mut datasets = Map::new();
@@ -98,7 +241,11 @@ pub fn metrics_json(info: &RunInfo, results: &[DatasetResult]) -> Value {
             let methods: Map<String, Value> = pair
                 .summaries
                 .iter()
-                .map(|(m, s)| (m.clone(), pair_json(s)))
+                .map(|(m, s)| {
+                    let mut v = pair_json(s);
+                    add_intervals(&mut v, r.intervals.pair.as_ref(), m);
+                    (m.clone(), v)
+                })
                 .collect();
             d.insert("pair".into(), Value::Object(methods));
             d.insert(
@@ -113,7 +260,11 @@ pub fn metrics_json(info: &RunInfo, results: &[DatasetResult]) -> Value {
             let methods: Map<String, Value> = multi
                 .summaries
                 .iter()
-                .map(|(m, s)| (m.clone(), multi_json(s)))
+                .map(|(m, s)| {
+                    let mut v = multi_json(s);
+                    add_intervals(&mut v, r.intervals.multi.as_ref(), m);
+                    (m.clone(), v)
+                })
                 .collect();
             d.insert("multi".into(), Value::Object(methods));
             d.insert("best_single_model".into(), multi.best_single.clone().into());
@@ -124,6 +275,27 @@ pub fn metrics_json(info: &RunInfo, results: &[DatasetResult]) -> Value {
                 .map(|(m, p)| (m.clone(), json!({"quality": p.quality, "cost_usd": p.cost})))
                 .collect();
             d.insert("single_models".into(), Value::Object(singles));
+        }
+        if let Some(settings) = &r.intervals.settings {
+            let mut b = json!({
+                "resamples": settings.resamples,
+                "seed": settings.seed,
+                "level": bootstrap::LEVEL,
+                "method": "paired percentile bootstrap over the evaluated prompts",
+            });
+            let mut diffs = Map::new();
+            if let Some(iv) = &r.intervals.pair {
+                diffs.insert("pair".into(), differences_json(iv));
+            }
+            if let Some(iv) = &r.intervals.multi {
+                diffs.insert("multi".into(), differences_json(iv));
+            }
+            b["differences"] = Value::Object(diffs);
+            d.insert("bootstrap".into(), b);
+        }
+        d.insert("decision_mix".into(), mix_json(&r.decision_mix));
+        if let Some(mix) = &r.sweep_mix {
+            d.insert("sweep_decision_mix".into(), mix_json(mix));
         }
         if !r.notes.is_empty() {
             d.insert("notes".into(), json!(r.notes));
@@ -158,6 +330,165 @@ fn usd(x: f64) -> String {
     }
 }
 
+/// `point [lo, hi]` when there is an interval.
+fn ci(point: String, iv: Option<Interval>, fmt: fn(Option<f64>) -> String) -> String {
+    match iv {
+        Some(i) if i.lo.is_some() || i.hi.is_some() => {
+            format!("{point} [{}, {}]", fmt(i.lo), fmt(i.hi))
+        }
+        _ => point,
+    }
+}
+
+fn signed3(x: Option<f64>) -> String {
+    x.filter(|v| v.is_finite())
+        .map_or_else(|| "–".to_string(), |v| format!("{v:+.3}"))
+}
+
+fn signed_pp(x: Option<f64>) -> String {
+    x.filter(|v| v.is_finite())
+        .map_or_else(|| "–".to_string(), |v| format!("{:+.1} pp", 100.0 * v))
+}
+
+fn difference_table(s: &mut String, iv: &ViewIntervals, figures: &[(&str, &str, bool)]) {
+    if iv.differences.is_empty() {
+        return;
+    }
+    let _ = write!(s, "| difference |");
+    for (_, label, _) in figures {
+        let _ = write!(s, " {label} |");
+    }
+    let _ = write!(s, "\n|---|");
+    for _ in figures {
+        let _ = write!(s, "---:|");
+    }
+    s.push('\n');
+    for (base, _) in &iv.differences {
+        let _ = write!(s, "| router − {base} |");
+        for (figure, _, as_pp) in figures {
+            let fmt: fn(Option<f64>) -> String = if *as_pp { signed_pp } else { signed3 };
+            let cell = iv.difference(base, figure).map_or_else(
+                || "–".to_string(),
+                |d| {
+                    let c = ci(fmt(d.estimate), Some(d.ci95), fmt);
+                    if d.ci95.missing > 0 {
+                        format!("{c} ({} left out)", d.ci95.missing)
+                    } else {
+                        c
+                    }
+                },
+            );
+            let _ = write!(s, " {cell} |");
+        }
+        s.push('\n');
+    }
+    s.push('\n');
+}
+
+/// Columns of the decision-mix table before the rest are summed into "other".
+const MIX_COLUMNS: usize = 8;
+
+fn decision_mix_markdown(s: &mut String, mix: &DecisionMix, sweep: Option<&DecisionMix>) {
+    if mix.prompts == 0 {
+        return;
+    }
+    let shown = mix.models.len().min(MIX_COLUMNS);
+    let other = mix.models.len() > shown;
+    let _ = writeln!(
+        s,
+        "### Decision mix (router, share of the {} prompts per chosen model)\n",
+        mix.prompts
+    );
+    let _ = write!(s, "| λ (USD⁻¹) |");
+    for m in &mix.models[..shown] {
+        let _ = write!(s, " {} |", short(m));
+    }
+    if other {
+        let _ = write!(s, " other |");
+    }
+    let _ = write!(s, " none |\n|---:|");
+    for _ in 0..shown + usize::from(other) + 1 {
+        let _ = write!(s, "---:|");
+    }
+    s.push('\n');
+    for (l, lambda) in mix.lambdas.iter().enumerate() {
+        let _ = write!(s, "| {lambda} |");
+        for share in &mix.shares[l][..shown] {
+            let _ = write!(s, " {:.1}% |", 100.0 * share);
+        }
+        if other {
+            let rest: f64 = mix.shares[l][shown..].iter().sum();
+            let _ = write!(s, " {:.1}% |", 100.0 * rest);
+        }
+        let _ = writeln!(s, " {:.1}% |", 100.0 * mix.none[l]);
+    }
+    s.push('\n');
+    let collapsed: Vec<String> = [Some(mix), sweep]
+        .into_iter()
+        .flatten()
+        .flat_map(|m| {
+            (0..m.lambdas.len()).filter_map(move |l| {
+                let (model, share) = m.top(l)?;
+                (share >= COLLAPSE_SHARE).then(|| {
+                    format!(
+                        "λ={:.3e}: {:.0}% `{}`",
+                        m.lambdas[l],
+                        100.0 * share,
+                        short(model)
+                    )
+                })
+            })
+        })
+        .collect();
+    if !collapsed.is_empty() {
+        let _ = writeln!(
+            s,
+            "**Collapse:** one model takes ≥ {:.0}% of the prompts at {} of the λ values shown here and in the sweep ({}).\n",
+            100.0 * COLLAPSE_SHARE,
+            collapsed.len(),
+            collapsed
+                .iter()
+                .take(4)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    if let Some(sweep) = sweep {
+        let _ = writeln!(
+            s,
+            "<details><summary>decision mix over the router's cost sweep ({} λ)</summary>\n\n| λ (USD⁻¹) | models (share) |\n|---:|---|",
+            sweep.lambdas.len()
+        );
+        for (l, lambda) in sweep.lambdas.iter().enumerate() {
+            let mut row: Vec<(&String, f64)> = sweep
+                .models
+                .iter()
+                .zip(sweep.shares[l].iter().copied())
+                .filter(|(_, x)| *x > 0.0)
+                .collect();
+            row.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let cells: Vec<String> = row
+                .iter()
+                .take(4)
+                .map(|(m, x)| format!("{} {:.1}%", short(m), 100.0 * x))
+                .collect();
+            let rest = row.len().saturating_sub(4);
+            let _ = writeln!(
+                s,
+                "| {lambda:.3e} | {}{} |",
+                cells.join(", "),
+                if rest > 0 {
+                    format!(", {rest} more")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let _ = writeln!(s, "\n</details>\n");
+    }
+}
+
 /// The human-readable `report.md`.
 pub fn report_markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
     let mut s = String::new();
@@ -185,6 +516,29 @@ pub fn report_markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
          zero_router = random mixes of single models (their hull); random = a uniformly \
          random labelled model per prompt; costs are realised USD per prompt.\n"
     );
+    if let Some(settings) = results.iter().find_map(|r| r.intervals.settings) {
+        let _ = writeln!(
+            s,
+            "Intervals: `estimate [lo, hi]` is a paired percentile bootstrap {:.0}% interval \
+             ({} resamples of the evaluated prompts with replacement, seed {}; every method and \
+             both views measured on the same resample, so router − baseline differences are \
+             paired). `never` as an upper bound: the figure is not reached in over 2.5% of the \
+             resamples; best and cheapest single model are re-chosen on each resample. A \
+             difference leaves out the resamples where either side is never reached or undefined \
+             (counted in the table).\n",
+            100.0 * bootstrap::LEVEL,
+            settings.resamples,
+            settings.seed
+        );
+    }
+    let _ = writeln!(
+        s,
+        "`decisions.csv`: one row per evaluated prompt; `lambda_<λ>` = the router's choice at \
+         that λ (USD⁻¹) over the multi-model view's candidates (empty: no labelled candidate); \
+         `predicted:<model>` = the router's predicted quality of each run candidate for the \
+         prompt (empty where the artifact does not score it), whether or not that model is \
+         labelled on the prompt. In pandas/polars: the columns starting with `predicted:`.\n"
+    );
     for r in results {
         let _ = writeln!(s, "## {}\n", r.key);
         let _ = writeln!(
@@ -202,16 +556,29 @@ pub fn report_markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
                 s,
                 "| method | APGR | CPT(50%) | CPT(80%) |\n|---|---:|---:|---:|"
             );
+            let iv = r.intervals.pair.as_ref();
+            let of = |m: &str, f: &str| iv.and_then(|i| i.of(m, f));
             for (m, v) in &pair.summaries {
                 let _ = writeln!(
                     s,
                     "| {m} | {} | {} | {} |",
-                    f3(v.apgr),
-                    pct(v.cpt50),
-                    pct(v.cpt80)
+                    ci(f3(v.apgr), of(m, "apgr"), f3),
+                    ci(pct(v.cpt50), of(m, "cpt50"), pct),
+                    ci(pct(v.cpt80), of(m, "cpt80"), pct)
                 );
             }
             s.push('\n');
+            if let Some(iv) = iv {
+                difference_table(
+                    &mut s,
+                    iv,
+                    &[
+                        ("apgr", "APGR", false),
+                        ("cpt50", "CPT(50%)", true),
+                        ("cpt80", "CPT(80%)", true),
+                    ],
+                );
+            }
         }
         if let Some(multi) = &r.multi {
             let best = multi
@@ -235,14 +602,45 @@ pub fn report_markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
                 s,
                 "| method | AIQ | quality at best-single cost | cost to match best single | max quality (λ=0) |\n|---|---:|---:|---:|---:|"
             );
+            let iv = r.intervals.multi.as_ref();
+            let of = |m: &str, f: &str| iv.and_then(|i| i.of(m, f));
             for (m, v) in &multi.summaries {
                 let _ = writeln!(
                     s,
                     "| {m} | {} | {} | {} | {} |",
-                    f3(v.aiq),
-                    f3(v.quality_at_best_single_cost),
-                    pct(v.cost_to_match_best_single),
-                    f3(Some(v.quality_max))
+                    ci(f3(v.aiq), of(m, "aiq"), f3),
+                    ci(
+                        f3(v.quality_at_best_single_cost),
+                        of(m, "quality_at_best_single_cost"),
+                        f3
+                    ),
+                    ci(
+                        pct(v.cost_to_match_best_single),
+                        of(m, "cost_to_match_best_single"),
+                        pct
+                    ),
+                    ci(f3(Some(v.quality_max)), of(m, "quality_max"), f3)
+                );
+            }
+            if let Some(iv) = iv {
+                s.push('\n');
+                difference_table(
+                    &mut s,
+                    iv,
+                    &[
+                        ("aiq", "AIQ", false),
+                        (
+                            "quality_at_best_single_cost",
+                            "quality at best-single cost",
+                            false,
+                        ),
+                        (
+                            "cost_to_match_best_single",
+                            "cost to match best single",
+                            true,
+                        ),
+                        ("quality_max", "max quality (λ=0)", false),
+                    ],
                 );
             }
             let _ = writeln!(
@@ -256,6 +654,7 @@ pub fn report_markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
             }
             let _ = writeln!(s, "\n</details>\n");
         }
+        decision_mix_markdown(&mut s, &r.decision_mix, r.sweep_mix.as_ref());
         for note in &r.notes {
             let _ = writeln!(s, "- {note}");
         }
@@ -453,8 +852,15 @@ mod tests {
                         cost: 0.02,
                         quality: 0.82,
                     }],
+                    choices: vec![vec![Some(0), Some(0)]],
                 }],
             }),
+            intervals: DatasetIntervals::default(),
+            decision_mix: DecisionMix::from_choices(
+                vec![0.0, 10.0],
+                vec![vec![Some("a"), Some("a")], vec![Some("d"), None]],
+            ),
+            sweep_mix: None,
             notes: vec![],
         }
     }
@@ -481,6 +887,16 @@ mod tests {
         let md = report_markdown(&info, &[result()]);
         assert!(md.contains("| router | 0.600 | 40.0% | never |"));
         assert!(md.contains("Best single model: `a`"));
+        // Decision mix: λ = 0 all to `a` (a collapse), λ = 10 half to `d`, half none.
+        assert_eq!(d["decision_mix"]["by_lambda"][0]["shares"]["a"], 1.0);
+        assert_eq!(d["decision_mix"]["by_lambda"][1]["none"], 0.5);
+        assert!(md.contains("| 0 | 100.0% | 0.0% | 0.0% |"), "{md}");
+        assert!(md.contains("| 10 | 0.0% | 50.0% | 50.0% |"), "{md}");
+        assert!(md.contains("**Collapse:**"));
+        assert!(
+            d.get("bootstrap").is_none(),
+            "no intervals without resamples"
+        );
     }
 
     #[test]
@@ -492,5 +908,62 @@ mod tests {
         assert!(csv.contains("pair,router,,0.5,,1\n"));
         assert!(csv.contains("multi,router,0,,0.02,0.82\n"));
         assert_eq!(panels(&result()).len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod interval_tests {
+    use super::*;
+    use crate::eval::bootstrap::{Difference, ViewIntervals};
+
+    #[test]
+    fn intervals_sit_next_to_the_estimates() {
+        let iv = |lo, hi, missing| Interval { lo, hi, missing };
+        let pair = ViewIntervals {
+            methods: vec![(
+                "router".into(),
+                vec![
+                    ("apgr", iv(Some(0.641), Some(0.695), 0)),
+                    ("cpt50", iv(Some(0.3), Some(0.5), 0)),
+                    ("cpt80", iv(Some(0.7), None, 40)),
+                ],
+            )],
+            differences: vec![(
+                "knn".into(),
+                vec![(
+                    "apgr",
+                    Difference {
+                        estimate: Some(-0.017),
+                        ci95: iv(Some(-0.04), Some(0.006), 0),
+                    },
+                )],
+            )],
+        };
+        assert_eq!(
+            ci(f3(Some(0.668)), pair.of("router", "apgr"), f3),
+            "0.668 [0.641, 0.695]"
+        );
+        assert_eq!(
+            ci(pct(Some(0.9)), pair.of("router", "cpt80"), pct),
+            "90.0% [70.0%, never]"
+        );
+        let mut v = pair_json(&PairSummary {
+            apgr: Some(0.668),
+            cpt50: Some(0.4),
+            cpt80: Some(0.9),
+        });
+        add_intervals(&mut v, Some(&pair), "router");
+        assert_eq!(v["apgr_ci95"], json!([0.641, 0.695]));
+        assert_eq!(v["cpt80_ci95"], json!([0.7, null]));
+        assert_eq!(v["cpt80_ci95_missing"], 40);
+        let d = differences_json(&pair);
+        assert_eq!(d["router-knn"]["apgr"]["estimate"], -0.017);
+        assert_eq!(d["router-knn"]["apgr"]["ci95"], json!([-0.04, 0.006]));
+        let mut md = String::new();
+        difference_table(&mut md, &pair, &[("apgr", "APGR", false)]);
+        assert!(
+            md.contains("| router − knn | -0.017 [-0.040, +0.006] |"),
+            "{md}"
+        );
     }
 }
