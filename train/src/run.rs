@@ -57,6 +57,11 @@ pub struct TrainArgs {
     /// Datasets to train on (comma-separated keys) [default: every permissive set: mmlu,gsm8k,mt_bench,arena_bench,mmlu_pro,zeroeval_gsm,zeroeval_math_l5,zeroeval_crux,llmrouter]
     #[arg(long, value_delimiter = ',')]
     pub datasets: Option<Vec<String>>,
+    /// Leave these datasets out of training entirely (comma-separated keys), e.g. for a
+    /// leave-one-dataset-out run: `train --exclude-datasets mt_bench --out /tmp/lodo-mt`,
+    /// then `train eval --model /tmp/lodo-mt --datasets mt_bench`. Recorded in the manifest.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_datasets: Vec<String>,
     /// Allow non-commercially licensed sets (alpaca_eval) in `--datasets`; the artifact is then
     /// marked as not shippable in its manifest.
     #[arg(long)]
@@ -326,6 +331,43 @@ pub fn resolve_datasets(
     Ok(chosen)
 }
 
+/// The datasets to train on after `--exclude-datasets`. Excluding a set that would be
+/// trained on removes it; a non-commercial set that is not asked for is never trained on,
+/// so excluding it changes nothing; any other name is an error (a typo would otherwise
+/// leave the set in). Excluding every set is an error.
+pub fn training_datasets(
+    requested: Option<&[String]>,
+    excluded: &[String],
+    allow_noncommercial: bool,
+) -> anyhow::Result<Vec<String>> {
+    let chosen = resolve_datasets(requested, allow_noncommercial)?;
+    let excluded: Vec<&str> = excluded
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let unknown: Vec<&str> = excluded
+        .iter()
+        .copied()
+        .filter(|d| !chosen.iter().any(|c| c == d) && !NONCOMMERCIAL_DATASETS.contains(d))
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "--exclude-datasets: {} not among the datasets to train on ({})",
+            unknown.join(", "),
+            chosen.join(", ")
+        );
+    }
+    let kept: Vec<String> = chosen
+        .into_iter()
+        .filter(|d| !excluded.contains(&d.as_str()))
+        .collect();
+    if kept.is_empty() {
+        bail!("--exclude-datasets leaves no dataset to train on");
+    }
+    Ok(kept)
+}
+
 /// The price table: `--prices`, else `prices.csv` in the data directory or up to three above.
 fn price_table(data_dir: &Path, explicit: Option<&Path>) -> anyhow::Result<PriceTable> {
     if let Some(p) = explicit {
@@ -341,10 +383,18 @@ fn price_table(data_dir: &Path, explicit: Option<&Path>) -> anyhow::Result<Price
     Ok(PriceTable::empty())
 }
 
-fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::Result<RunSummary> {
-    let started = Instant::now();
+/// Loads the datasets `args` select (`--datasets` minus `--exclude-datasets`) and builds
+/// the training examples: the data directory, the datasets asked for, and the examples.
+pub fn training_data(
+    args: &TrainArgs,
+    featurizer: &Featurizer,
+) -> anyhow::Result<(PathBuf, Vec<String>, TrainingData)> {
     let data_dir = resolve_data_dir(args.data.as_deref())?;
-    let wanted = resolve_datasets(args.datasets.as_deref(), args.allow_noncommercial)?;
+    let wanted = training_datasets(
+        args.datasets.as_deref(),
+        &args.exclude_datasets,
+        args.allow_noncommercial,
+    )?;
     let options = LoadOptions {
         only: Some(wanted.clone()),
         prices: args.prices.clone(),
@@ -368,7 +418,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
     if let Some(requested) = &args.datasets {
         let missing: Vec<&String> = requested
             .iter()
-            .filter(|d| !found.contains(&d.as_str()))
+            .filter(|d| wanted.contains(d) && !found.contains(&d.as_str()))
             .collect();
         if !missing.is_empty() {
             bail!(
@@ -384,6 +434,21 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         }
     }
     let prices = price_table(&data_dir, args.prices.as_deref())?;
+    let ratios = SplitRatios::default();
+    check_fold(args.validation_fold, &ratios)?;
+    let data = data::build_with_fold(
+        &loaded.frame,
+        featurizer,
+        &prices,
+        &ratios,
+        args.validation_fold,
+    )
+    .context("building training examples")?;
+    Ok((data_dir, wanted, data))
+}
+
+fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::Result<RunSummary> {
+    let started = Instant::now();
     if args.category_prior && args.category_weight <= 0.0 {
         bail!(
             "--category-prior needs the category head: set --category-weight above 0, or pass --category-prior false"
@@ -401,15 +466,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         .map_err(|m| anyhow::anyhow!("invalid featurizer settings: {m}"))?;
     let featurizer = Featurizer::new(featurizer_config.clone());
     let ratios = SplitRatios::default();
-    check_fold(args.validation_fold, &ratios)?;
-    let data = data::build_with_fold(
-        &loaded.frame,
-        &featurizer,
-        &prices,
-        &ratios,
-        args.validation_fold,
-    )
-    .context("building training examples")?;
+    let (data_dir, wanted, data) = training_data(args, &featurizer)?;
     if data.skipped.total() > 0 {
         for (reason, count) in &data.skipped.reasons {
             tracing::warn!(reason, count, "outcome rows not used as labels");
@@ -528,6 +585,7 @@ fn training_record<B: Backend>(
         "data_dir": data_dir.display().to_string(),
         "datasets": data.datasets,
         "requested_datasets": datasets,
+        "excluded_datasets": args.exclude_datasets,
         "shippable": !noncommercial,
         "examples": data.examples.len(),
         "skipped_rows": data.skipped.reasons,
@@ -771,6 +829,70 @@ mod tests {
             "{err}"
         );
         assert_eq!(resolve_datasets(Some(&asked), true).unwrap(), asked);
+    }
+
+    #[test]
+    fn excluded_datasets_are_left_out_and_checked() {
+        let all = training_datasets(None, &[], false).unwrap();
+        assert_eq!(all, PERMISSIVE_DATASETS);
+        let kept = training_datasets(None, &["mt_bench".into()], false).unwrap();
+        assert!(!kept.contains(&"mt_bench".to_string()));
+        assert_eq!(kept.len(), PERMISSIVE_DATASETS.len() - 1);
+        // Never trained on without the flag: excluding it is a no-op.
+        assert_eq!(
+            training_datasets(None, &["alpaca_eval".into()], false).unwrap(),
+            all
+        );
+        let typo = training_datasets(None, &["mt-bench".into()], false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            typo.contains("mt-bench") && typo.contains("--exclude-datasets"),
+            "{typo}"
+        );
+        let asked = vec!["mmlu".to_string()];
+        assert!(training_datasets(Some(&asked), &asked, false).is_err());
+    }
+
+    /// `--exclude-datasets` reaches the examples: the excluded set contributes no training
+    /// example (nor a validation or test one), the others do.
+    #[test]
+    fn an_excluded_dataset_contributes_no_training_example() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut csv = String::from("dataset,prompt,category,model,score,cost_usd\n");
+        for set in ["keep", "leave"] {
+            for i in 0..40 {
+                for model in ["m1", "m2"] {
+                    csv.push_str(&format!(
+                        "{set},\"{set} prompt number {i}\",c,{model},{},0.001\n",
+                        i % 2
+                    ));
+                }
+            }
+        }
+        std::fs::write(tmp.path().join("sets.csv"), csv).unwrap();
+        let dir = tmp.path().to_str().unwrap();
+        let featurizer = Featurizer::new(FeaturizerConfig::default());
+        let examples_of = |flags: &[&str]| {
+            let args = parse(&[&["--data", dir, "--datasets", "keep,leave"], flags].concat());
+            let (_, wanted, data) = training_data(&args, &featurizer).unwrap();
+            let names: Vec<String> = data
+                .examples
+                .iter()
+                .map(|e| data.datasets[e.dataset].name.clone())
+                .collect();
+            (wanted, names)
+        };
+        let (wanted, all) = examples_of(&[]);
+        assert_eq!(wanted, ["keep", "leave"]);
+        assert!(all.iter().any(|d| d == "leave") && all.iter().any(|d| d == "keep"));
+        let (wanted, kept) = examples_of(&["--exclude-datasets", "leave"]);
+        assert_eq!(wanted, ["keep"]);
+        assert!(!kept.is_empty());
+        assert!(kept.iter().all(|d| d == "keep"), "{kept:?}");
+        assert_eq!(kept.len(), all.iter().filter(|d| *d == "keep").count());
+        let args = parse(&["--exclude-datasets", "mt_bench,gsm8k"]);
+        assert_eq!(args.exclude_datasets, ["mt_bench", "gsm8k"]);
     }
 
     #[test]
