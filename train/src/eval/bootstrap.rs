@@ -31,28 +31,8 @@ pub const DEFAULT_SEED: u64 = 0x5EED_B007;
 /// Coverage of the intervals.
 pub const LEVEL: f64 = 0.95;
 
-/// SplitMix64: small, fast and good enough to draw prompt indices.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`; Lemire's multiply-shift, bias negligible here).
-    pub fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-}
+/// The training loop's generator (SplitMix64), also drawing the resamples' prompt indices.
+pub use crate::training::SplitMix64;
 
 /// FNV-1a of a dataset key: a stable per-dataset salt of the seed.
 fn salt(key: &str) -> u64 {
