@@ -20,6 +20,8 @@ use models::{CandidateModel, FeatureBatch, Features, Featurizer, taxonomy};
 use polars::prelude::*;
 use rayon::prelude::*;
 
+use crate::output_length;
+
 /// How a dataset's outcomes were graded (both are trained as BCE on the normalised score).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,12 +144,10 @@ impl TrainingData {
     }
 }
 
-/// Per-model running totals used for prices and expected output length.
+/// Per-model running totals used for prices.
 #[derive(Default, Clone)]
 struct ModelStats {
     train_labels: usize,
-    output_tokens: f64,
-    token_rows: usize,
     /// Least-squares sums for cost ≈ a·input + b·output.
     ii: f64,
     io: f64,
@@ -255,12 +255,12 @@ fn build_from_rows(
 
     // Candidates: models with at least one usable outcome in the train split.
     let mut stats: BTreeMap<&str, ModelStats> = BTreeMap::new();
+    let mut lengths: Vec<(&str, &str, u32)> = Vec::new();
     for r in rows.iter().filter(|r| usable(r)) {
         let st = stats.entry(r.model).or_default();
         if split_of(r.prompt_id) == Split::Train {
             st.train_labels += 1;
-            st.output_tokens += f64::from(r.output_tokens);
-            st.token_rows += 1;
+            lengths.push((r.model, r.dataset, r.output_tokens));
             if let Some(c) = r.cost.filter(|c| c.is_finite() && *c >= 0.0) {
                 let (i, o) = (f64::from(r.input_tokens), f64::from(r.output_tokens));
                 st.ii += i * i;
@@ -273,6 +273,7 @@ fn build_from_rows(
         }
     }
     stats.retain(|_, st| st.train_labels > 0);
+    let expected_lengths = output_length::expected_output_tokens(lengths);
     if stats.is_empty() {
         return Err(DataError::NoTrainingRows(rows.len()));
     }
@@ -280,7 +281,10 @@ fn build_from_rows(
     let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     let candidates: Vec<CandidateModel> = names
         .iter()
-        .map(|name| candidate(name, &stats[name], prices))
+        .map(|name| {
+            let expected = expected_lengths.get(name).copied().unwrap_or(0.0);
+            candidate(name, &stats[name], expected, prices)
+        })
         .collect();
     let n = candidates.len();
 
@@ -533,12 +537,13 @@ fn fill_category_classes(examples: &mut [Example], dataset_names: &[String]) -> 
 
 /// A candidate's manifest entry: list price when the price table has it, else prices fitted
 /// to the table's costs (`cost ≈ a·input + b·output` by least squares), else unknown.
-fn candidate(name: &str, st: &ModelStats, prices: &PriceTable) -> CandidateModel {
-    let expected_output_tokens = if st.token_rows > 0 {
-        st.output_tokens / st.token_rows as f64
-    } else {
-        0.0
-    };
+/// `expected_output_tokens` comes from [`output_length::expected_output_tokens`].
+fn candidate(
+    name: &str,
+    st: &ModelStats,
+    expected_output_tokens: f64,
+    prices: &PriceTable,
+) -> CandidateModel {
     let price = prices.get(name).or_else(|| fitted_price(st));
     CandidateModel {
         name: name.to_string(),

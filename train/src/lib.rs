@@ -3,11 +3,15 @@
 //! - [`model`]: the burn network (embedding bag → MLP → quality, category and task heads; the
 //!   predicted-category prior added to the quality logits).
 //! - [`data`]: canonical outcome table → labelled, featurized examples → burn batches.
+//! - [`holdout`]: `--hold-out-labels MODEL@DATASET`, labels kept from training for the
+//!   cross-dataset check.
 //! - [`training`]: the training loop (masked BCE + task and category CE, Adam, early stopping)
 //!   and [`training::TrainingConfig`], whose defaults are the shipped settings.
 //! - [`inference`]: running a trained network on examples or feature batches.
 //! - [`validation`]: the heads' validation metrics (BCE, AUC, MAE, task accuracy) used for
 //!   early stopping.
+//! - [`output_length`]: each candidate's expected answer length, comparable across the
+//!   datasets candidates were labelled on.
 //! - [`onnx`]: the ONNX graph of that network and the artifact directory writer.
 //! - [`summary`]: the short test-split summary printed after training (router vs per-category
 //!   prior).
@@ -16,9 +20,11 @@
 //!   its own routing metrics and report.
 pub mod data;
 pub mod eval;
+pub mod holdout;
 pub mod inference;
 pub mod model;
 pub mod onnx;
+pub mod output_length;
 pub mod run;
 pub mod summary;
 pub mod training;

@@ -14,6 +14,7 @@ use datasets::{LoadOptions, PriceTable};
 use models::{Featurizer, FeaturizerConfig, HashedNgramsConfig, LabelSemantics, taxonomy};
 
 use crate::data::{self, LabelKind, TrainingData};
+use crate::holdout;
 use crate::inference;
 use crate::model::ModelConfig;
 use crate::onnx::{ArtifactInfo, WrittenArtifact, write_artifact};
@@ -62,6 +63,12 @@ pub struct TrainArgs {
     /// then `train eval --model /tmp/lodo-mt --datasets mt_bench`. Recorded in the manifest.
     #[arg(long, value_delimiter = ',')]
     pub exclude_datasets: Vec<String>,
+    /// Hold one model's labels on one dataset out of training (`MODEL@DATASET`,
+    /// comma-separated or repeated), keeping its labels elsewhere: `train eval` then reports
+    /// the router's mean predicted quality for that model on that dataset against the real
+    /// mean (the cross-dataset comparability check). Recorded in the manifest.
+    #[arg(long, value_delimiter = ',')]
+    pub hold_out_labels: Vec<String>,
     /// Allow non-commercially licensed sets (alpaca_eval) in `--datasets`; the artifact is then
     /// marked as not shippable in its manifest.
     #[arg(long)]
@@ -433,17 +440,20 @@ pub fn training_data(
             );
         }
     }
+    let held: Vec<holdout::HeldOut> = args
+        .hold_out_labels
+        .iter()
+        .map(|s| holdout::parse(s))
+        .collect::<Result<_, _>>()?;
+    let (frame, removed) = holdout::remove(&loaded.frame, &held)?;
+    for (pair, rows) in &removed {
+        tracing::info!(pair = %pair, rows, "labels held out of training (--hold-out-labels)");
+    }
     let prices = price_table(&data_dir, args.prices.as_deref())?;
     let ratios = SplitRatios::default();
     check_fold(args.validation_fold, &ratios)?;
-    let data = data::build_with_fold(
-        &loaded.frame,
-        featurizer,
-        &prices,
-        &ratios,
-        args.validation_fold,
-    )
-    .context("building training examples")?;
+    let data = data::build_with_fold(&frame, featurizer, &prices, &ratios, args.validation_fold)
+        .context("building training examples")?;
     Ok((data_dir, wanted, data))
 }
 
@@ -586,6 +596,7 @@ fn training_record<B: Backend>(
         "datasets": data.datasets,
         "requested_datasets": datasets,
         "excluded_datasets": args.exclude_datasets,
+        "held_out_labels": args.hold_out_labels.iter().map(|s| s.trim()).collect::<Vec<_>>(),
         "shippable": !noncommercial,
         "examples": data.examples.len(),
         "skipped_rows": data.skipped.reasons,

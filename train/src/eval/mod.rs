@@ -12,12 +12,15 @@
 //! - [`baselines`]: per-category prior and k-nearest-neighbour predictors (train split).
 //! - [`sweep`]: policy inputs per prompt and the λ sweep through `models::policy::decide`.
 //! - [`bootstrap`]: paired bootstrap intervals of every figure and of router − baseline.
+//! - [`calibration`]: predicted against realised mean quality per (dataset, model), held-out
+//!   labels flagged (the cross-dataset comparability check).
 //! - [`pipeline`]: one dataset end to end (features, router scores, baselines, both views).
 //! - [`report`]: `metrics.json`, `report.md`, curve and decision CSVs, plot panels.
 //! - [`plot`]: SVG/PNG drawing with plotters.
 
 pub mod baselines;
 pub mod bootstrap;
+pub mod calibration;
 pub mod metrics;
 pub mod pipeline;
 pub mod plot;

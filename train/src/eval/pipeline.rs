@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::baselines::{self, Predictions, SparseVec};
 use super::bootstrap::{self, MultiInputs, PairRanking, SweepOutcomes};
+use super::calibration;
 use super::metrics::{
     self, CostQuality, MultiSummary, lambda_grid, pair_curve, random_pair_summary, summarize_multi,
     summarize_pair,
@@ -254,6 +255,13 @@ pub fn evaluate_dataset(
 
     let (router, router_by_candidate, predicted_tasks) =
         router_predictions(ctx, table, &eval, &features)?;
+    let calibration = calibration::calibrate(
+        table,
+        &eval,
+        &router,
+        &calibration::held_out_models(&ctx.artifact.manifest.training, &table.dataset),
+        ctx.bootstrap,
+    );
     let oracle: Predictions = eval.iter().map(|&p| table.scores[p].clone()).collect();
     let prior = baselines::category_prior(table, &train, &eval);
     let vectors: Vec<SparseVec> = features.iter().map(to_sparse).collect();
@@ -371,6 +379,7 @@ pub fn evaluate_dataset(
             intervals,
             decision_mix,
             sweep_mix,
+            calibration,
             notes,
         },
         decisions,

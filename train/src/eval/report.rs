@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use super::bootstrap::{self, DatasetIntervals, Interval, ViewIntervals};
+use super::calibration::ModelCalibration;
 use super::metrics::{CostQuality, MultiSummary, PairCurve, PairSummary};
 use super::plot::{Panel, Series, Style};
 
@@ -135,6 +136,8 @@ pub struct DatasetResult {
     pub decision_mix: DecisionMix,
     /// The router's decision mix over its whole cost sweep (multi-model view only).
     pub sweep_mix: Option<DecisionMix>,
+    /// Predicted against realised mean quality per model the router scores here.
+    pub calibration: Vec<ModelCalibration>,
     pub notes: Vec<String>,
 }
 
@@ -296,6 +299,9 @@ pub fn metrics_json(info: &RunInfo, results: &[DatasetResult]) -> Value {
         d.insert("decision_mix".into(), mix_json(&r.decision_mix));
         if let Some(mix) = &r.sweep_mix {
             d.insert("sweep_decision_mix".into(), mix_json(mix));
+        }
+        if !r.calibration.is_empty() {
+            d.insert("calibration".into(), json!(r.calibration));
         }
         if !r.notes.is_empty() {
             d.insert("notes".into(), json!(r.notes));
@@ -489,6 +495,53 @@ fn decision_mix_markdown(s: &mut String, mix: &DecisionMix, sweep: Option<&Decis
     }
 }
 
+/// Predicted vs realised mean quality per model; held-out rows first and in the open,
+/// the rest folded (they are many on the multi-model sets).
+fn calibration_markdown(s: &mut String, rows: &[ModelCalibration]) {
+    if rows.is_empty() {
+        return;
+    }
+    let row = |s: &mut String, c: &ModelCalibration| {
+        let iv = c
+            .interval
+            .map(|i| format!(" [{}, {}]", signed3(i.lo), signed3(i.hi)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "| {}{} | {} | {:.3} | {:.3} | {}{iv} |",
+            c.model,
+            if c.held_out { " (held out)" } else { "" },
+            c.prompts,
+            c.predicted_mean,
+            c.realised_mean,
+            signed3(Some(c.difference)),
+        );
+    };
+    let header = "| model | prompts | predicted mean | realised mean | predicted − realised [95% CI] |\n|---|---:|---:|---:|---:|";
+    let held: Vec<&ModelCalibration> = rows.iter().filter(|c| c.held_out).collect();
+    if !held.is_empty() {
+        let _ = writeln!(
+            s,
+            "Labels held out of training (`--hold-out-labels`): the router's mean predicted quality against the realised mean.\n\n{header}"
+        );
+        for c in held {
+            row(s, c);
+        }
+        s.push('\n');
+    }
+    let mean_abs = rows.iter().map(|c| c.difference.abs()).sum::<f64>() / rows.len() as f64;
+    let _ = writeln!(
+        s,
+        "<details><summary>calibration: {} models, mean |predicted − realised| {:.3}</summary>\n\n{header}",
+        rows.len(),
+        mean_abs
+    );
+    for c in rows {
+        row(s, c);
+    }
+    let _ = writeln!(s, "\n</details>\n");
+}
+
 /// The human-readable `report.md`.
 pub fn report_markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
     let mut s = String::new();
@@ -655,6 +708,7 @@ pub fn report_markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
             let _ = writeln!(s, "\n</details>\n");
         }
         decision_mix_markdown(&mut s, &r.decision_mix, r.sweep_mix.as_ref());
+        calibration_markdown(&mut s, &r.calibration);
         for note in &r.notes {
             let _ = writeln!(s, "- {note}");
         }
@@ -861,6 +915,7 @@ mod tests {
                 vec![vec![Some("a"), Some("a")], vec![Some("d"), None]],
             ),
             sweep_mix: None,
+            calibration: Vec::new(),
             notes: vec![],
         }
     }
