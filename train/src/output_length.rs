@@ -10,13 +10,20 @@
 //! the same length carries a loader's constant — a letter, a default — and says nothing
 //! about verbosity), and a model's expectation is `exp(a_model + b̄) − 1`, with `b̄` the
 //! mean level of those datasets: the typical measured answer, at the model's verbosity.
-//! Models without a measured row get the mean verbosity.
+//! Models without a measured row get the mean verbosity; ratios are capped at
+//! [`MAX_VERBOSITY_RATIO`] either way.
 
 use std::collections::{BTreeMap, HashMap};
 
 /// Pseudo-rows of the mean verbosity in each model's estimate (a model with a handful of
 /// measured answers stays near the mean).
 pub const VERBOSITY_PRIOR_ROWS: f64 = 20.0;
+
+/// Largest verbosity ratio to the mean model (either way). Ratios fitted on one set do not
+/// transfer whole: on MMLU-Pro, where most models answer in a few tokens, a model that
+/// reasons at length measures 30–100× the mean, which at a chat set's level would be
+/// thousands of tokens per answer.
+pub const MAX_VERBOSITY_RATIO: f64 = 4.0;
 
 /// Rounds of alternating means (the fit converges in a few).
 const ROUNDS: usize = 20;
@@ -81,7 +88,12 @@ pub fn expected_output_tokens<'a>(
     let level = b.values().sum::<f64>() / b.len() as f64;
     rows.iter()
         .map(|&(m, _, _)| {
-            let verbosity = a.get(m).copied().unwrap_or(mean_a);
+            let bound = MAX_VERBOSITY_RATIO.ln();
+            let verbosity = a
+                .get(m)
+                .copied()
+                .unwrap_or(mean_a)
+                .clamp(mean_a - bound, mean_a + bound);
             (m, ((verbosity + level).exp() - 1.0).max(0.0))
         })
         .collect()
@@ -113,6 +125,24 @@ mod tests {
         assert!(got["a"] > 3.0 * got["b"], "{got:?}");
         // `c` has no measured answer: the mean verbosity, between a and b (≈ √(401·101)).
         assert!((got["c"] - 200.0).abs() < 15.0, "{got:?}");
+    }
+
+    #[test]
+    fn verbosity_ratios_are_capped() {
+        let mut rows = Vec::new();
+        for _ in 0..500 {
+            rows.extend([("terse", "x", 2), ("plain", "x", 2), ("wordy", "x", 2000)]);
+        }
+        let got = expected_output_tokens(rows);
+        // The mean model answers exp(mean log length) − 1 = (3·3·2001)^(1/3) − 1 ≈ 25.2
+        // tokens; `wordy` is capped at 4× that (in 1 + tokens).
+        let typical = (3.0f64 * 3.0 * 2001.0).cbrt();
+        let capped = MAX_VERBOSITY_RATIO * typical - 1.0;
+        assert!((got["wordy"] - capped).abs() < 0.5, "{got:?} vs {capped}");
+        assert!(
+            got["terse"] < got["plain"] + 1e-9 && got["plain"] < 10.0,
+            "{got:?}"
+        );
     }
 
     #[test]
