@@ -11,6 +11,7 @@
 mod golden;
 
 use golden::{DECISIONS_FIXTURE, Routed, Row, assert_same_decisions, constrained, scorer_prompts};
+use models::policy::Unavailable;
 use models::{Catalog, Constraints, FeatureBatch, Objective, OnnxScorer, decide};
 use train::eval::sweep::{CostView, prompt_candidates};
 use train::eval::table::{EvalTable, PromptRecord};
@@ -55,9 +56,20 @@ fn offline_evaluation_makes_the_pinned_decisions() {
         .map(|(p, pred)| {
             let predicted: Vec<Option<f64>> =
                 pred.quality.iter().map(|&q| Some(f64::from(q))).collect();
-            let cands =
+            let mut cands =
                 prompt_candidates(&table, p, &all, &predicted, CostView::Estimated(&catalog));
             assert_eq!(cands.model_of, all, "every labelled candidate takes part");
+            // The gateway's built-in catalog serves priced candidates only, as the multi-model
+            // view does (it sweeps the priced models); the fixture marks the unpriced o1
+            // models "not in catalog", and so does this side.
+            for input in &mut cands.inputs {
+                if catalog
+                    .get(&input.model)
+                    .is_none_or(|e| e.terms.price.is_none())
+                {
+                    input.unavailable = Some(Unavailable::NotInCatalog);
+                }
+            }
             let route = |objective: Objective, constraints: &Constraints| {
                 Routed::of(&decide(&cands.inputs, &objective, constraints))
             };
