@@ -749,7 +749,7 @@ mod tests {
             "--epochs=7",
             "--lr=0.01",
             "--lr-decay=0.9",
-            "--difficulty",
+            "--difficulty=false",
             "--hidden=64",
             "--embed-dim=8",
             "--factor-dim=16",
