@@ -15,11 +15,11 @@ mod golden;
 
 use golden::{
     DECISIONS_FIXTURE, Routed, Row, assert_same_decisions, constrained, pinned, scorer_prompts,
+    unpriced_not_in_catalog,
 };
-use models::policy::Unavailable;
-use models::routing::candidate_input;
+use models::routing::catalog_inputs;
 use models::{
-    CandidateInput, Catalog, Constraints, Live, Objective, OnnxScorer, RequestFacts, Scorer, decide,
+    CandidateInput, Catalog, Constraints, Objective, OnnxScorer, RequestFacts, Scorer, decide,
 };
 
 fn route(inputs: &[CandidateInput], objective: Objective, constraints: &Constraints) -> Routed {
@@ -39,30 +39,8 @@ fn default_artifact_decisions_are_pinned() {
         .zip(predictions)
         .map(|(prompt, p)| {
             let request = RequestFacts::user_prompt(prompt);
-            // The gateway's built-in catalog serves priced candidates only (`serve::builtin`):
-            // the unpriced o1 models are "not in catalog" there, so here too, and both sides
-            // pin the same decisions.
-            let inputs: Vec<CandidateInput> = catalog
-                .iter()
-                .zip(&p.quality)
-                .map(|(entry, &q)| {
-                    let live = Live {
-                        unavailable: entry
-                            .terms
-                            .price
-                            .is_none()
-                            .then_some(Unavailable::NotInCatalog),
-                        ..Live::default()
-                    };
-                    candidate_input(
-                        entry.name.clone(),
-                        f64::from(q),
-                        &entry.terms,
-                        &request,
-                        live,
-                    )
-                })
-                .collect();
+            let mut inputs = catalog_inputs(&catalog, &p.quality, &request);
+            unpriced_not_in_catalog(&mut inputs, &catalog);
             let open = Constraints::default();
             Row {
                 prompt_id: models::prompt_id(prompt),

@@ -10,8 +10,10 @@
 #[path = "../../models/tests/support/golden.rs"]
 mod golden;
 
-use golden::{DECISIONS_FIXTURE, Routed, Row, assert_same_decisions, constrained, scorer_prompts};
-use models::policy::Unavailable;
+use golden::{
+    DECISIONS_FIXTURE, Routed, Row, assert_same_decisions, constrained, scorer_prompts,
+    unpriced_not_in_catalog,
+};
 use models::{Catalog, Constraints, FeatureBatch, Objective, OnnxScorer, decide};
 use train::eval::sweep::{CostView, prompt_candidates};
 use train::eval::table::{EvalTable, PromptRecord};
@@ -59,17 +61,9 @@ fn offline_evaluation_makes_the_pinned_decisions() {
             let mut cands =
                 prompt_candidates(&table, p, &all, &predicted, CostView::Estimated(&catalog));
             assert_eq!(cands.model_of, all, "every labelled candidate takes part");
-            // The gateway's built-in catalog serves priced candidates only, as the multi-model
-            // view does (it sweeps the priced models); the fixture marks the unpriced o1
-            // models "not in catalog", and so does this side.
-            for input in &mut cands.inputs {
-                if catalog
-                    .get(&input.model)
-                    .is_none_or(|e| e.terms.price.is_none())
-                {
-                    input.unavailable = Some(Unavailable::NotInCatalog);
-                }
-            }
+            // As the multi-model view (it sweeps the priced models) and the gateway's built-in
+            // catalog do.
+            unpriced_not_in_catalog(&mut cands.inputs, &catalog);
             let route = |objective: Objective, constraints: &Constraints| {
                 Routed::of(&decide(&cands.inputs, &objective, constraints))
             };

@@ -30,6 +30,20 @@ pub fn fixture_path(name: &str) -> PathBuf {
 pub const DECISIONS_FIXTURE: &str = "default_artifact_golden.json";
 
 /// A request with limits, so that exclusions are pinned too.
+/// Marks the candidates without a price "not in catalog", as the gateway's built-in catalog
+/// has them (`serve::builtin` serves priced candidates only), so the models-level, eval and
+/// gateway sides pin the same decisions.
+pub fn unpriced_not_in_catalog(inputs: &mut [models::CandidateInput], catalog: &models::Catalog) {
+    for input in inputs {
+        if catalog
+            .get(&input.model)
+            .is_none_or(|e| e.terms.price.is_none())
+        {
+            input.unavailable = Some(models::policy::Unavailable::NotInCatalog);
+        }
+    }
+}
+
 pub fn constrained() -> models::Constraints {
     models::Constraints {
         max_cost_usd: Some(0.000_2),
