@@ -25,6 +25,7 @@
 
 pub mod artifact;
 pub mod catalog;
+pub mod explore;
 pub mod featurizer;
 pub mod manifest;
 #[cfg(feature = "onnx-proto")]
@@ -37,6 +38,7 @@ pub mod taxonomy;
 
 pub use artifact::{Artifact, ArtifactError};
 pub use catalog::{Catalog, CatalogEntry, ModelPrice, ModelTerms, estimate_cost};
+pub use explore::{ExploreConfig, ExploreConfigError, ExploredRoute, explore_route};
 pub use featurizer::{FeatureBatch, Features, Featurizer, FeaturizerConfig, HashedNgramsConfig};
 pub use manifest::{CandidateModel, LabelSemantics, Manifest, OnnxIo, TaskMapping};
 pub use policy::{

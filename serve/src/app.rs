@@ -43,6 +43,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let with_body = Router::new()
         .route("/v1/chat/completions", post(routes::chat::chat_completions))
         .route("/v1/route", post(routes::decide_only::decide_only))
+        .route("/v1/feedback", post(routes::feedback::post_feedback))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             key_then_body,

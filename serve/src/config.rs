@@ -68,6 +68,11 @@ pub struct RoutingConfig {
     /// to the blocking pool costs (see serve/README.md for the measurement).
     #[serde(default)]
     pub score_on_blocking_pool: bool,
+    /// `[routing.explore]`: serve a candidate near the winner at random, with its logged
+    /// probability (`propensity` in the record), so replay evaluation can estimate another
+    /// router from this traffic. Off by default.
+    #[serde(default)]
+    pub explore: models::ExploreConfig,
 }
 
 impl Default for RoutingConfig {
@@ -75,6 +80,7 @@ impl Default for RoutingConfig {
         RoutingConfig {
             default_objective: default_objective(),
             score_on_blocking_pool: false,
+            explore: models::ExploreConfig::default(),
         }
     }
 }
@@ -617,6 +623,9 @@ impl Config {
                 format!("routing.default_objective.{field}"),
                 format!("must be a finite non-negative number, got {v}"),
             );
+        }
+        if let Err(e) = self.routing.explore.validate() {
+            problem(format!("routing.explore.{}", e.field), e.problem);
         }
         if let Some(var) = &self.auth.api_keys_env
             && var.trim().is_empty()

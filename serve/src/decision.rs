@@ -10,12 +10,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use models::routing::{self, Live, RequestFacts};
-use models::{CandidateInput, Constraints, ModelTerms, Objective, Prediction, Unavailable};
+use models::{
+    CandidateInput, Constraints, ExploreConfig, ExploredRoute, ModelTerms, Objective, Prediction,
+    Unavailable,
+};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::audit::{
-    CandidateRecord, ConstraintsRecord, DecisionRecord, RequestOutcome, Scores, TaskGuess,
+    CandidateRecord, ConstraintsRecord, DecisionRecord, PolicyRecord, RequestOutcome, Scores,
+    TaskGuess,
 };
 use crate::error::ApiError;
 use crate::request::{ChatRequest, ModelChoice};
@@ -47,12 +51,17 @@ pub async fn decide_request(
                 state.config.routing.score_on_blocking_pool,
             )
             .await?;
+            let policy = PolicyContext {
+                explore: &state.config.routing.explore,
+                config_sha256: &state.config_sha256,
+            };
             let order = decide_auto(
                 &router,
                 &prediction,
                 &state.upstreams,
                 req,
                 &objective,
+                &policy,
                 &mut record,
             );
             let took = started.elapsed();
@@ -101,6 +110,8 @@ pub fn new_record(
         },
         candidates: Arc::from([]),
         fallback_order: Arc::from([]),
+        propensity: None,
+        policy: None,
         reason: String::new(),
         scores: None,
         prompt_id: models::prompt_id(&prompt),
@@ -202,14 +213,34 @@ fn max_output_tokens(req: &ChatRequest) -> Option<u32> {
         .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
 }
 
+/// The gateway-wide facts of the policy, beside the router: what `[routing.explore]` says
+/// and the configuration's hash (for the record's `policy` block).
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyContext<'a> {
+    /// `[routing.explore]`.
+    pub explore: &'a ExploreConfig,
+    /// [`crate::fingerprint::config_sha256`] of the running configuration.
+    pub config_sha256: &'a str,
+}
+
+/// The exploration applied to this request: the configured settings unless they are off
+/// or the request says `route.explore = false`.
+fn exploration(cfg: &ExploreConfig, req: &ChatRequest) -> Option<ExploreConfig> {
+    (cfg.is_on() && req.route.explore != Some(false)).then_some(*cfg)
+}
+
 /// Decides for `model: "auto"` and writes the decision into `record`; returns the models
-/// to try in order (empty when every candidate is excluded).
+/// to try in order (empty when every candidate is excluded). With exploration on, the
+/// served candidate is drawn among the eligible ones near the winner (seeded by the
+/// record's id) and the rest follow in the policy's ranking; every caller constraint has
+/// already removed what it rules out, so exploration never breaks one.
 pub fn decide_auto(
     router: &LoadedRouter,
     prediction: &Prediction,
     upstreams: &Upstreams,
     req: &ChatRequest,
     objective: &Objective,
+    policy: &PolicyContext<'_>,
     record: &mut DecisionRecord,
 ) -> Arc<[String]> {
     let request = RequestFacts {
@@ -243,8 +274,23 @@ pub fn decide_auto(
         exclude: req.route.exclude.clone(),
     };
     let decision = models::decide_owned(inputs, objective, &constraints);
+    let explore = exploration(policy.explore, req);
+    let route = match &explore {
+        Some(cfg) => models::explore_route(&decision, cfg, &record.id),
+        None => decision.winner.map(|w| ExploredRoute {
+            served: w,
+            propensity: 1.0,
+            order: std::iter::once(w)
+                .chain(decision.fallback_order.iter().copied())
+                .collect(),
+        }),
+    };
 
-    let mut order: Vec<String> = decision.route().map(|c| c.model.clone()).collect();
+    let mut order: Vec<String> = route
+        .iter()
+        .flat_map(|r| &r.order)
+        .map(|&i| decision.candidates[i].model.clone())
+        .collect();
     if !req.models.is_empty()
         && let Some(winner) = order.first().cloned()
     {
@@ -262,9 +308,21 @@ pub fn decide_auto(
 
     record.router = Some(router.name.clone());
     record.constraints.candidates = allowed;
-    record.routed_model = decision.winner_model().map(str::to_string);
+    record.routed_model = order.first().cloned();
     record.model = record.routed_model.clone();
-    record.reason = decision.reason;
+    record.propensity = route.as_ref().map(|r| r.propensity);
+    record.policy = Some(Arc::new(PolicyRecord {
+        router_sha256: router.content_sha256.clone(),
+        config_sha256: policy.config_sha256.to_string(),
+        explore,
+    }));
+    record.reason = match &route {
+        Some(r) if r.propensity < 1.0 => format!(
+            "explored: served {} with probability {:.3}; the policy's choice: {}",
+            decision.candidates[r.served].model, r.propensity, decision.reason
+        ),
+        _ => decision.reason,
+    };
     record.candidates = decision
         .candidates
         .into_iter()
@@ -342,6 +400,7 @@ pub fn plan_named(name: &str, req: &ChatRequest, record: &mut DecisionRecord) ->
         }
     }
     record.reason = format!("`{name}` requested by name; no routing");
+    record.propensity = Some(1.0);
     record.routed_model = Some(name.to_string());
     record.model = Some(name.to_string());
     let order: Arc<[String]> = order.into();

@@ -31,6 +31,8 @@ pub mod builtin;
 pub mod config;
 pub mod decision;
 pub mod error;
+pub mod feedback;
+pub mod fingerprint;
 pub mod metrics;
 pub mod outcome;
 pub mod per_core;

@@ -269,6 +269,9 @@ pub struct Metrics {
     pub audit_files_deleted: Family<Counter>,
     /// `arbiter_router_reloads_total{result}`.
     pub reloads: Family<Counter>,
+    /// `arbiter_feedback_total{result}` (`accepted`, `replaced`, `not_found`, `invalid`,
+    /// `failed`).
+    pub feedback: Family<Counter>,
 }
 
 impl Default for Metrics {
@@ -286,6 +289,7 @@ impl Default for Metrics {
             audit_records: Family::new(&["result"], Counter::default),
             audit_files_deleted: Family::new(&["reason"], Counter::default),
             reloads: Family::new(&["result"], Counter::default),
+            feedback: Family::new(&["result"], Counter::default),
         }
     }
 }
@@ -368,6 +372,12 @@ impl Metrics {
             "arbiter_router_reloads_total",
             "Router artifact reloads by result.",
             &self.reloads,
+        );
+        counters(
+            &mut out,
+            "arbiter_feedback_total",
+            "POST /v1/feedback by result: accepted (a first judgement from its source), replaced (a later one from the same source), not_found (unknown decision), invalid (a malformed body), failed (not stored).",
+            &self.feedback,
         );
         let mut last = "";
         for g in gauges {

@@ -78,6 +78,9 @@ pub struct RouteOptions {
     /// These models may not be chosen.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// `false`: no exploration for this request, whatever `[routing.explore]` says.
+    #[serde(default)]
+    pub explore: Option<bool>,
 }
 
 impl ChatRequest {

@@ -21,6 +21,9 @@ pub struct LoadedRouter {
     pub tasks: Vec<String>,
     /// When this router was loaded.
     pub loaded_at: DateTime<Utc>,
+    /// SHA-256 of the artifact's files ([`crate::fingerprint::artifact_sha256`]); `None`
+    /// for routers built in code.
+    pub content_sha256: Option<String>,
     scorer: Box<dyn Scorer>,
 }
 
@@ -95,6 +98,7 @@ impl LoadedRouter {
             candidates: manifest.candidates.clone(),
             tasks: manifest.tasks.clone(),
             loaded_at: Utc::now(),
+            content_sha256: None,
             scorer,
         }
     }
@@ -115,12 +119,16 @@ impl LoadedRouter {
         };
         check_embedding_rows(&scorer).map_err(mismatch)?;
         probe_highest_bucket(&scorer).map_err(mismatch)?;
+        let content_sha256 = crate::fingerprint::artifact_sha256(dir).map_err(|e| {
+            mismatch(format!(
+                "cannot read the artifact's files to hash them ({}): {e}",
+                crate::fingerprint::ARTIFACT_FILES.join(", ")
+            ))
+        })?;
         let manifest = scorer.manifest().clone();
-        Ok(LoadedRouter::new(
-            &manifest,
-            Box::new(scorer),
-            Some(dir.to_path_buf()),
-        ))
+        let mut router = LoadedRouter::new(&manifest, Box::new(scorer), Some(dir.to_path_buf()));
+        router.content_sha256 = Some(content_sha256);
+        Ok(router)
     }
 
     /// Candidate names in output order.

@@ -42,6 +42,8 @@ pub enum StartError {
 pub struct AppState {
     /// The validated configuration.
     pub config: Config,
+    /// Its content hash, for each record's `policy` block.
+    pub config_sha256: String,
     /// The current router; swapped atomically on reload.
     pub router: ArcSwap<LoadedRouter>,
     loader: RouterLoader,
@@ -123,6 +125,7 @@ impl AppState {
             admin_keys: config.admin_keys(),
             connections: Arc::new(Semaphore::new(config.server.max_connections)),
             limiter: Arc::new(Semaphore::new(config.limits.max_concurrency)),
+            config_sha256: crate::fingerprint::config_sha256(&config),
             config,
             router: ArcSwap::from_pointee(router),
             loader,

@@ -3,25 +3,23 @@
 //! or two files that can hold them, [`lookup`], so a record is found after a restart too).
 
 pub mod id;
+pub mod journal;
 pub mod lookup;
 pub mod record;
 pub mod writer;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+pub use journal::Journal;
 pub use lookup::find_on_disk;
 pub use record::{
-    Attempt, AttemptOutcome, CandidateRecord, ConstraintsRecord, DecisionRecord, RequestOutcome,
-    Scores, TaskGuess, Usage,
+    Attempt, AttemptOutcome, CandidateRecord, ConstraintsRecord, DecisionRecord, PolicyRecord,
+    RequestOutcome, Scores, TaskGuess, Usage,
 };
-use writer::{
-    LogCounters, LogFile, LogHealth, LogSettings, Retention, SharedFile, Writer, WriterMsg,
-};
+use writer::LogCounters;
 
 use crate::config::{AuditConfig, Durability};
 
@@ -54,17 +52,12 @@ pub enum SubmitError {
 /// The decision log handle shared by the request handlers.
 pub struct AuditLog {
     dir: PathBuf,
-    tx: SyncSender<WriterMsg>,
-    /// The open file, for handlers that write their own record (`written`, `synced`).
-    file: SharedFile,
-    durability: Durability,
+    journal: Journal<DecisionRecord>,
+    /// Feedback on the decisions, in the same directory.
+    pub feedback: crate::feedback::FeedbackLog,
     recent: Mutex<Recent>,
-    thread: Mutex<Option<JoinHandle<bool>>>,
-    health: Arc<LogHealth>,
     /// One lookup reads the files at a time.
     disk_lookups: Arc<tokio::sync::Semaphore>,
-    /// The answer of `shutdown_blocking`, once it has run.
-    closed: Mutex<Option<bool>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -115,44 +108,23 @@ impl AuditLog {
     /// Opens the log directory (applying the retention limits) and starts the writer
     /// thread, which counts what it fails to write and deletes in `counters`.
     pub fn open(cfg: &AuditConfig, counters: LogCounters) -> std::io::Result<AuditLog> {
-        let health = Arc::new(LogHealth::default());
-        let settings = LogSettings {
-            dir: cfg.dir.clone(),
-            max_file_bytes: cfg.max_file_bytes,
-            fsync_interval: Duration::from_millis(cfg.fsync_interval_ms.max(1)),
-            retention: Retention {
-                max_total_bytes: cfg.max_total_bytes,
-                max_age: (cfg.max_age_days > 0)
-                    .then(|| Duration::from_secs(u64::from(cfg.max_age_days) * 86_400)),
-            },
-        };
-        let file = Arc::new(Mutex::new(LogFile::open(
-            settings,
-            Arc::clone(&health),
-            counters,
-        )?));
-        let writer = Writer::new(Arc::clone(&file));
-        let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_capacity.max(1));
-        let thread = std::thread::Builder::new()
-            .name("arbiter-audit".into())
-            .spawn(move || writer.run(rx))?;
         Ok(AuditLog {
             dir: cfg.dir.clone(),
-            tx,
-            file,
-            durability: cfg.durability,
+            journal: Journal::open(cfg, writer::FILE_PREFIX, "arbiter-audit", counters.clone())?,
+            feedback: crate::feedback::FeedbackLog::open(cfg, counters)?,
             recent: Mutex::new(Recent::with_capacity(cfg.recent_in_memory.max(1))),
-            thread: Mutex::new(Some(thread)),
-            health,
             disk_lookups: Arc::new(tokio::sync::Semaphore::new(1)),
-            closed: Mutex::new(None),
         })
     }
 
     /// Why the log is not writing: the last write's (or fsync's) error, until a write
     /// succeeds again.
     pub fn write_failure(&self) -> Option<String> {
-        self.health.failure()
+        self.journal.write_failure().or_else(|| {
+            self.feedback
+                .write_failure()
+                .map(|e| format!("feedback log: {e}"))
+        })
     }
 
     /// Takes the one disk-lookup permit and holds it until the guard is dropped; for
@@ -162,11 +134,11 @@ impl AuditLog {
         Arc::clone(&self.disk_lookups).try_acquire_owned().ok()
     }
 
-    /// Continues the log in `path` (see [`LogFile::continue_in`]); for tests that need
-    /// writes to fail (`/dev/full`).
+    /// Continues the log in `path` (see [`writer::LogFile::continue_in`]); for tests that
+    /// need writes to fail (`/dev/full`).
     #[doc(hidden)]
     pub fn continue_in(&self, path: &Path) -> std::io::Result<()> {
-        writer::lock(&self.file).continue_in(path)
+        self.journal.continue_in(path)
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
@@ -182,45 +154,26 @@ impl AuditLog {
     pub fn submit(&self, record: DecisionRecord) -> Result<(), SubmitError> {
         let record = Arc::new(record);
         self.recent().put(Arc::clone(&record));
-        match self.tx.try_send(WriterMsg::Record(record)) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(SubmitError::QueueFull),
-            Err(TrySendError::Disconnected(_)) => Err(SubmitError::Closed),
-        }
+        self.journal.submit(record)
     }
 
     /// The configured `audit.durability`.
     pub fn durability(&self) -> Durability {
-        self.durability
+        self.journal.durability()
     }
 
     /// Stores a record that a response is about to reveal (its id goes out in
-    /// `x-arbiter-decision-id`): as [`submit`](Self::submit) under `durability = "queued"`;
-    /// otherwise the calling thread appends the record itself and returns once it is
-    /// written to the OS (`written`: one `write` on this thread, tens of microseconds) or
-    /// also fsynced (`synced`: on tokio's blocking pool, as an fsync can take milliseconds).
+    /// `x-arbiter-decision-id`): in memory, and in the file under `audit.durability`
+    /// ([`Journal::commit`]).
     pub async fn commit(&self, record: DecisionRecord) -> Result<(), SubmitError> {
-        let record = match self.durability {
-            Durability::Queued => return self.submit(record),
-            Durability::Written | Durability::Synced => Arc::new(record),
-        };
+        let record = Arc::new(record);
         self.recent().put(Arc::clone(&record));
-        let result = if self.durability == Durability::Synced {
-            let (file, record) = (Arc::clone(&self.file), Arc::clone(&record));
-            tokio::task::spawn_blocking(move || {
-                let mut line = Vec::with_capacity(16 * 1024);
-                append_now(&file, &record, &mut line)?;
-                writer::lock(&file).sync()
-            })
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-        } else {
-            LINE.with_borrow_mut(|line| append_now(&self.file, &record, line))
-        };
-        result.map_err(|e| {
-            tracing::error!(error = %e, id = %record.id, "decision log write failed");
-            SubmitError::WriteFailed
-        })
+        self.journal.commit(record).await
+    }
+
+    /// The record with this id if it is in memory (no disk read).
+    pub fn get_recent(&self, id: &str) -> Option<Arc<DecisionRecord>> {
+        self.recent().by_id.get(id).cloned()
     }
 
     /// Finds a record: memory first, then the one or two files that can hold it
@@ -261,63 +214,26 @@ impl AuditLog {
 
     /// Waits until everything queued so far is written and fsynced.
     pub async fn flush(&self) {
-        let (ack, done) = tokio::sync::oneshot::channel();
-        let tx = self.tx.clone();
-        // `send` may block while the queue is full: keep it off the executor.
-        let sent = tokio::task::spawn_blocking(move || tx.send(WriterMsg::Flush(ack)).is_ok())
-            .await
-            .unwrap_or(false);
-        if sent {
-            let _ = done.await;
-        }
+        self.journal.flush().await;
+        self.feedback.flush().await;
     }
 
     /// Writes what is queued, fsyncs and stops the writer (blocking; call once, at
-    /// shutdown). False when the log did not end whole: the final flush failed, the last
-    /// write had failed (records were lost), or the writer thread was gone; the reason is
-    /// logged.
+    /// shutdown), the feedback log's too. False when either did not end whole
+    /// ([`Journal::shutdown_blocking`]).
     pub fn shutdown_blocking(&self) -> bool {
-        let _ = self.tx.send(WriterMsg::Shutdown);
-        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
-        let whole = match thread.take().map(JoinHandle::join) {
-            Some(Ok(whole)) => whole,
-            Some(Err(_)) => {
-                tracing::error!("decision log writer thread panicked");
-                false
-            }
-            // Shut down before: the first call's answer.
-            None => return self.closed_whole().unwrap_or(false),
-        };
-        *self.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(whole);
-        whole
+        let decisions = self.journal.shutdown_blocking();
+        self.feedback.shutdown_blocking() && decisions
     }
 
     /// What [`shutdown_blocking`](Self::shutdown_blocking) answered, once it has run.
     pub fn closed_whole(&self) -> Option<bool> {
-        *self.closed.lock().unwrap_or_else(|e| e.into_inner())
+        let decisions = self.journal.closed_whole()?;
+        Some(decisions && self.feedback.closed_whole().unwrap_or(false))
     }
 
     /// The log directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-}
-
-thread_local! {
-    /// The line a handler serialises its record into (`written`), reused between requests.
-    static LINE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(16 * 1024));
-}
-
-/// Serialises `record` into `line` (outside the lock), then appends it to the shared file
-/// and hands it to the OS.
-fn append_now(
-    file: &SharedFile,
-    record: &DecisionRecord,
-    line: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    line.clear();
-    writer::push_line(record, line)?;
-    let mut file = writer::lock(file);
-    file.append(line)?;
-    file.flush_to_os()
 }

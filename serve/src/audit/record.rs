@@ -43,6 +43,15 @@ pub struct DecisionRecord {
     /// and between the in-flight and the final record.
     #[serde(with = "shared_slice")]
     pub fallback_order: Arc<[String]>,
+    /// The probability with which `routed_model` was chosen: 1.0 unless exploration
+    /// (`[routing.explore]`) drew it at random, then the draw's probability; `null` when
+    /// nothing was routed. What replay evaluation weighs this request by.
+    #[serde(default)]
+    pub propensity: Option<f64>,
+    /// What made an `auto` decision: the router artifact's and the configuration's content
+    /// hashes and the exploration settings applied; `null` for a model requested by name.
+    #[serde(default, with = "shared_option")]
+    pub policy: Option<Arc<PolicyRecord>>,
     /// Why the winner won, in words.
     pub reason: String,
     /// The task head's full output (each candidate's predicted quality is in
@@ -71,6 +80,21 @@ pub struct DecisionRecord {
     pub router_us: Option<f64>,
     /// Milliseconds from arrival to the last byte sent.
     pub latency_ms: Option<f64>,
+}
+
+/// The policy behind an `auto` decision, enough to tell decisions of different routers or
+/// configurations apart in the log and to redraw an explored pick from the record alone
+/// (`models::explore_route` over `candidates`, seeded by `id`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PolicyRecord {
+    /// SHA-256 of the router artifact (`manifest.json`'s bytes, then `router.onnx`'s), hex;
+    /// `null` for a router built in code.
+    pub router_sha256: Option<String>,
+    /// SHA-256 of the gateway's configuration (its JSON form, after defaults), hex.
+    pub config_sha256: String,
+    /// The exploration settings applied; `null` when off (not configured, or
+    /// `route.explore = false`).
+    pub explore: Option<models::ExploreConfig>,
 }
 
 /// The task head's top guess.

@@ -1,8 +1,9 @@
-//! The decision-log writer: a dedicated thread that owns the files, fed through a
-//! bounded queue so the request path never waits on the disk.
+//! The log writer: a dedicated thread that owns the files, fed through a bounded queue so
+//! the request path never waits on the disk. Used for each record kind ([`LogLine`]): the
+//! decision log and the feedback log share every guarantee below.
 //!
-//! Files are `decisions-<UTC start time>-<seq>.jsonl` in the log directory, one JSON
-//! object per line. Each start of the gateway opens a new file (an old file whose last
+//! Files are `<prefix><UTC start time>-<seq>.jsonl` in the log directory (`decisions-`,
+//! `feedback-`), one JSON object per line. Each start of the gateway opens a new file (an old file whose last
 //! line was torn by a crash is never appended to); a file that reaches
 //! `max_file_bytes` is closed and the next one opened.
 //!
@@ -42,8 +43,22 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use serde::Serialize;
+
 use super::record::DecisionRecord;
 use crate::metrics::Counter;
+
+/// A record kind written one JSON object per line.
+pub trait LogLine: Serialize + Send + Sync + 'static {
+    /// What names the record in error messages (its id).
+    fn log_id(&self) -> &str;
+}
+
+impl LogLine for DecisionRecord {
+    fn log_id(&self) -> &str {
+        &self.id
+    }
+}
 
 /// The write buffer of a log file.
 const BUFFER_BYTES: usize = 64 * 1024;
@@ -114,6 +129,8 @@ pub struct Retention {
 pub struct LogSettings {
     /// The log directory.
     pub dir: PathBuf,
+    /// The file names' prefix ([`FILE_PREFIX`] for decisions): the kind of record.
+    pub prefix: &'static str,
     /// A file that reaches this size is closed and the next one opened.
     pub max_file_bytes: u64,
     /// How often a dirty file is fsynced.
@@ -124,9 +141,9 @@ pub struct LogSettings {
 
 /// A message to the writer thread.
 #[derive(Debug)]
-pub enum WriterMsg {
+pub enum WriterMsg<R> {
     /// Append a record.
-    Record(Arc<DecisionRecord>),
+    Record(Arc<R>),
     /// Flush and fsync, then signal.
     Flush(tokio::sync::oneshot::Sender<()>),
     /// Flush, fsync and stop.
@@ -136,14 +153,14 @@ pub enum WriterMsg {
 /// How long the writer lets records gather after writing a batch (see the module docs).
 pub const BATCH_WINDOW: Duration = Duration::from_millis(2);
 
-/// Prefix and suffix of log files.
+/// Prefix of decision log files.
 pub const FILE_PREFIX: &str = "decisions-";
 /// Suffix of log files.
 pub const FILE_SUFFIX: &str = ".jsonl";
 
 /// Appends `record` to `out` as one JSON line, newline included; on error `out` is left
 /// as it was.
-pub fn push_line(record: &DecisionRecord, out: &mut Vec<u8>) -> std::io::Result<()> {
+pub fn push_line<R: Serialize>(record: &R, out: &mut Vec<u8>) -> std::io::Result<()> {
     let start = out.len();
     match serde_json::to_writer(&mut *out, record) {
         Ok(()) => {
@@ -229,10 +246,10 @@ impl LogFile {
         self.close_current();
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
         loop {
-            let path = self
-                .settings
-                .dir
-                .join(format!("{FILE_PREFIX}{stamp}-{:04}{FILE_SUFFIX}", self.seq));
+            let path = self.settings.dir.join(format!(
+                "{}{stamp}-{:04}{FILE_SUFFIX}",
+                self.settings.prefix, self.seq
+            ));
             self.seq += 1;
             match OpenOptions::new().create_new(true).append(true).open(&path) {
                 Ok(file) => {
@@ -262,6 +279,7 @@ impl LogFile {
         let Some(current) = self.path() else { return };
         let deleted = apply_retention(
             &self.settings.dir,
+            self.settings.prefix,
             current,
             &self.settings.retention,
             SystemTime::now(),
@@ -482,6 +500,7 @@ impl DeleteReason {
 /// be deleted is logged and left.
 pub fn apply_retention(
     dir: &Path,
+    prefix: &str,
     current: &Path,
     retention: &Retention,
     now: SystemTime,
@@ -494,7 +513,7 @@ pub fn apply_retention(
     // Once a file is beyond the budget, so is every older one.
     let mut over_budget = false;
     let mut deleted = Vec::new();
-    for path in log_files(dir) {
+    for path in files_with_prefix(dir, prefix) {
         if path == current {
             continue;
         }
@@ -561,11 +580,11 @@ impl Writer {
 
     /// Serialises a record onto the batch; one that cannot be serialised is reported
     /// and left out (the others are still written).
-    fn take(&mut self, record: &DecisionRecord) {
+    fn take<R: LogLine>(&mut self, record: &R) {
         match push_line(record, &mut self.batch) {
             Ok(()) => self.ends.push(self.batch.len()),
             Err(e) => {
-                tracing::error!(error = %e, id = %record.id, "decision record could not be serialised");
+                tracing::error!(error = %e, id = %record.log_id(), "log record could not be serialised");
             }
         }
     }
@@ -596,19 +615,19 @@ impl Writer {
 
     /// The thread body: runs until `Shutdown` or until every sender is gone; returns
     /// whether the log ended whole (the final flush worked and no write was failing).
-    pub fn run(mut self, rx: Receiver<WriterMsg>) -> bool {
+    pub fn run<R: LogLine>(mut self, rx: Receiver<WriterMsg<R>>) -> bool {
         loop {
             let msg = rx.recv_timeout(self.fsync_interval);
             let file = Arc::clone(&self.file);
             match msg {
                 Ok(WriterMsg::Record(record)) => {
-                    self.take(&record);
+                    self.take(record.as_ref());
                     // Drain what is already queued before one flush to the OS.
                     let mut flushes = Vec::new();
                     let mut stop = false;
                     loop {
                         match rx.try_recv() {
-                            Ok(WriterMsg::Record(r)) => self.take(&r),
+                            Ok(WriterMsg::Record(r)) => self.take(r.as_ref()),
                             Ok(WriterMsg::Flush(ack)) => flushes.push(ack),
                             Ok(WriterMsg::Shutdown) => {
                                 stop = true;
@@ -712,8 +731,13 @@ impl Syncer {
     }
 }
 
-/// Log files in a directory, newest first (names sort by start time).
+/// Decision log files in a directory, newest first (names sort by start time).
 pub fn log_files(dir: &Path) -> Vec<PathBuf> {
+    files_with_prefix(dir, FILE_PREFIX)
+}
+
+/// Log files of one kind (`prefix`) in a directory, newest first.
+pub fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -723,7 +747,7 @@ pub fn log_files(dir: &Path) -> Vec<PathBuf> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(FILE_PREFIX) && n.ends_with(FILE_SUFFIX))
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(FILE_SUFFIX))
         })
         .collect();
     files.sort();
@@ -739,6 +763,7 @@ mod tests {
         let health = Arc::new(LogHealth::default());
         let settings = LogSettings {
             dir: dir.to_path_buf(),
+            prefix: FILE_PREFIX,
             max_file_bytes: 1 << 20,
             fsync_interval: Duration::from_secs(1),
             retention: Retention::default(),
@@ -798,7 +823,13 @@ mod tests {
             max_age: None,
         };
         // The current file is the oldest name here: it must survive anyway.
-        let deleted = apply_retention(dir.path(), &names[1], &retention, SystemTime::now());
+        let deleted = apply_retention(
+            dir.path(),
+            FILE_PREFIX,
+            &names[1],
+            &retention,
+            SystemTime::now(),
+        );
         let deleted: Vec<&PathBuf> = deleted.iter().map(|(p, _)| p).collect();
         assert_eq!(deleted, vec![&names[2], &names[0]]);
         assert!(names[1].exists() && names[3].exists() && names[4].exists());

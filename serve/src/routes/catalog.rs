@@ -11,6 +11,7 @@ use crate::state::AppState;
 /// The model list.
 pub async fn list_models(State(state): State<Arc<AppState>>) -> Json<Value> {
     let router = state.router.load();
+    let drift = state.audit.feedback.drift.snapshot();
     let created = router.loaded_at.timestamp();
     let mut data = vec![json!({
         "id": crate::request::AUTO_MODEL,
@@ -34,6 +35,7 @@ pub async fn list_models(State(state): State<Arc<AppState>>) -> Json<Value> {
                 "breaker": p.breaker.state(),
             })).collect::<Vec<_>>(),
             "routable": router.candidates.iter().any(|c| c.name == model.name),
+            "feedback": drift.get(&model.name),
         }));
     }
     Json(json!({"object": "list", "data": data}))

@@ -1,4 +1,5 @@
-//! `GET /v1/decisions/{id}`: the audit record of a past request.
+//! `GET /v1/decisions/{id}`: the audit record of a past request, with its feedback
+//! (`feedback`: the latest judgement per source).
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use crate::state::AppState;
 /// while another lookup is reading the files.
 pub async fn get_decision(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     match state.audit.get(&id).await {
-        Ok(record) => Json(record).into_response(),
+        Ok(record) => with_feedback(&state, record).await,
         Err(LookupError::Busy) => {
             ApiError::Unavailable(LookupError::Busy.to_string()).into_response()
         }
@@ -47,4 +48,34 @@ fn not_found(state: &AppState, id: String, why: Option<&str>) -> Response {
         *m = Value::String(message);
     }
     (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// The record as JSON with a `feedback` array; when the feedback cannot be read now (another
+/// lookup holds the files), `feedback` is null and `feedback_error` says why.
+async fn with_feedback(state: &AppState, record: crate::audit::DecisionRecord) -> Response {
+    let feedback = state.audit.feedback.current_for(&record).await;
+    let mut body = match serde_json::to_value(&record) {
+        Ok(v) => v,
+        Err(e) => {
+            return ApiError::Internal(format!("the record could not be serialised: {e}"))
+                .into_response();
+        }
+    };
+    if let Some(obj) = body.as_object_mut() {
+        match feedback {
+            Ok(items) => {
+                let items: Vec<&crate::feedback::FeedbackRecord> =
+                    items.iter().map(AsRef::as_ref).collect();
+                obj.insert(
+                    "feedback".into(),
+                    serde_json::to_value(items).unwrap_or(Value::Null),
+                );
+            }
+            Err(e) => {
+                obj.insert("feedback".into(), Value::Null);
+                obj.insert("feedback_error".into(), Value::String(e.to_string()));
+            }
+        }
+    }
+    Json(body).into_response()
 }

@@ -90,6 +90,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             },
         });
     }
+    drift_gauges(&state, &mut gauges);
     for p in state.upstreams.providers() {
         if let Some(ms) = p.latency.get_ms() {
             gauges.push(Gauge {
@@ -108,4 +109,43 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         state.metrics.render(&gauges),
     )
         .into_response()
+}
+
+/// Per model, predicted vs realised quality on requests that received feedback
+/// ([`crate::feedback::drift`]): one gauge family per figure.
+fn drift_gauges(state: &AppState, gauges: &mut Vec<Gauge>) {
+    let drift = state.audit.feedback.drift.snapshot();
+    type Figure = fn(&crate::feedback::ModelDrift) -> f64;
+    let figures: [(&'static str, &'static str, Figure); 4] = [
+        (
+            "arbiter_model_feedback_count",
+            "Judged answers per model with a router prediction (first feedback per decision and source).",
+            |d| d.count as f64,
+        ),
+        (
+            "arbiter_model_predicted_quality_ewma",
+            "Moving average of the router's predicted quality of judged answers, per model.",
+            |d| d.predicted_quality,
+        ),
+        (
+            "arbiter_model_realised_quality_ewma",
+            "Moving average of the feedback score of judged answers, per model.",
+            |d| d.realised_quality,
+        ),
+        (
+            "arbiter_model_calibration_error",
+            "|predicted - realised| of the two moving averages, per model: drift when it grows.",
+            |d| d.calibration_error,
+        ),
+    ];
+    for (name, help, value) in figures {
+        for (model, d) in &drift {
+            gauges.push(Gauge {
+                name,
+                help,
+                labels: format!("model=\"{}\"", model.replace(['"', '\\', '\n'], "'")),
+                value: value(d),
+            });
+        }
+    }
 }

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod chat;
 pub mod decide_only;
 pub mod decisions;
+pub mod feedback;
 pub mod health;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
