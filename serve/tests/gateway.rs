@@ -514,7 +514,7 @@ async fn the_audit_record_is_complete_and_survives_a_restart() {
     // The route endpoint returns the same object shape.
     let r = route(&h, chat("auto", "What is 2+2?")).await;
     assert_eq!(r["outcome"], "routed");
-    let stored: Value = client()
+    let mut stored: Value = client()
         .get(h.url(&format!("/v1/decisions/{}", r["id"].as_str().unwrap())))
         .send()
         .await
@@ -522,6 +522,11 @@ async fn the_audit_record_is_complete_and_survives_a_restart() {
         .json()
         .await
         .unwrap();
+    // The lookup adds the decision's feedback (none yet) to the record.
+    assert_eq!(
+        stored.as_object_mut().unwrap().remove("feedback"),
+        Some(json!([]))
+    );
     assert_eq!(stored, r);
 
     // Unknown ids are a 404 in OpenAI's shape.
@@ -541,8 +546,9 @@ async fn the_audit_record_is_complete_and_survives_a_restart() {
         ..
     } = h;
     gateway.stop().await;
-    let files: Vec<_> = std::fs::read_dir(log_dir.path()).unwrap().collect();
-    assert_eq!(files.len(), 1);
+    // One decision file (and the feedback log's, beside it).
+    assert_eq!(serve::audit::writer::log_files(log_dir.path()).len(), 1);
+    assert_eq!(std::fs::read_dir(log_dir.path()).unwrap().count(), 2);
     let toml = support::test_config_toml(
         "http://127.0.0.1:9/v1",
         "http://127.0.0.1:9/v1",

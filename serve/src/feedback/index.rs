@@ -16,7 +16,9 @@ use super::record::FeedbackRecord;
 /// What the index holds for one decision.
 #[derive(Debug, Default)]
 pub struct Entry {
-    /// Every feedback (all revisions), in arrival order.
+    /// The latest feedback per source, in the order the sources first judged: a
+    /// replacement takes its source's slot, so a client resending for one decision cannot
+    /// grow the entry.
     pub items: Vec<Arc<FeedbackRecord>>,
 }
 
@@ -52,42 +54,56 @@ impl Index {
         }
     }
 
-    /// Stores what the files hold for a decision, unless a concurrent request already did.
+    /// Stores what the files hold for a decision (every revision, in time order: the
+    /// latest per source is kept), unless a concurrent request already did.
     pub fn install(&mut self, decision_id: &str, items: Vec<Arc<FeedbackRecord>>) {
         if !self.by_decision.contains_key(decision_id) {
+            let items = super::record::current(&items);
             self.insert(decision_id, Entry { items });
         }
     }
 
     /// Adds a feedback to a decision whose entry is complete (checked with
-    /// [`get`](Self::get) first); returns its revision: one more than the source's last.
+    /// [`get`](Self::get) first), built by `make` with its revision (one more than the
+    /// source's last); returns it and the feedback it replaces.
     pub fn push(
         &mut self,
-        mut make: impl FnMut(u32) -> FeedbackRecord,
+        make: impl FnOnce(u32) -> FeedbackRecord,
         decision_id: &str,
         source: &str,
-    ) -> Arc<FeedbackRecord> {
+    ) -> (Arc<FeedbackRecord>, Option<Arc<FeedbackRecord>>) {
         if !self.by_decision.contains_key(decision_id) {
             self.insert(decision_id, Entry::default());
         }
         let entry = self.by_decision.entry(decision_id.to_string()).or_default();
-        let revision = entry
-            .items
-            .iter()
-            .filter(|f| f.source == source)
-            .map(|f| f.revision)
-            .max()
-            .unwrap_or(0)
-            + 1;
-        let record = Arc::new(make(revision));
-        entry.items.push(Arc::clone(&record));
-        record
+        match entry.items.iter_mut().find(|f| f.source == source) {
+            Some(slot) => {
+                let record = Arc::new(make(slot.revision + 1));
+                let previous = std::mem::replace(slot, Arc::clone(&record));
+                (record, Some(previous))
+            }
+            None => {
+                let record = Arc::new(make(1));
+                entry.items.push(Arc::clone(&record));
+                (record, None)
+            }
+        }
     }
 
-    /// Takes back a feedback that could not be stored.
-    pub fn retract(&mut self, record: &Arc<FeedbackRecord>) {
-        if let Some(entry) = self.by_decision.get_mut(&record.decision_id) {
-            entry.items.retain(|f| !Arc::ptr_eq(f, record));
+    /// Takes back a feedback that could not be stored, restoring the one it replaced.
+    pub fn retract(&mut self, record: &Arc<FeedbackRecord>, previous: Option<Arc<FeedbackRecord>>) {
+        let Some(entry) = self.by_decision.get_mut(&record.decision_id) else {
+            return;
+        };
+        match (
+            entry.items.iter().position(|f| Arc::ptr_eq(f, record)),
+            previous,
+        ) {
+            (Some(i), Some(previous)) => entry.items[i] = previous,
+            (Some(i), None) => {
+                entry.items.remove(i);
+            }
+            (None, _) => {}
         }
     }
 

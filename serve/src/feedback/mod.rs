@@ -71,9 +71,9 @@ impl FeedbackLog {
         self.index.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Every feedback of a decision (all revisions, arrival order): from memory, or read
+    /// The current feedback of a decision (the latest per source): from memory, or read
     /// from the files once (one reader at a time; others wait briefly, then get `Busy`).
-    pub async fn all_for(
+    pub async fn current_for(
         &self,
         decision: &DecisionRecord,
     ) -> Result<Vec<Arc<FeedbackRecord>>, LookupError> {
@@ -104,14 +104,6 @@ impl FeedbackLog {
             .unwrap_or_default())
     }
 
-    /// The current feedback of a decision: the latest revision per source.
-    pub async fn current_for(
-        &self,
-        decision: &DecisionRecord,
-    ) -> Result<Vec<Arc<FeedbackRecord>>, LookupError> {
-        Ok(record::current(&self.all_for(decision).await?))
-    }
-
     /// Stores a feedback on `decision` under `audit.durability`; its revision follows the
     /// source's last one. The first feedback per source feeds the drift figures.
     pub async fn store(
@@ -120,7 +112,9 @@ impl FeedbackLog {
         decision: &DecisionRecord,
     ) -> Result<Stored, StoreError> {
         // Makes the index complete for this decision (reads the files if it must).
-        self.all_for(decision).await.map_err(StoreError::Lookup)?;
+        self.current_for(decision)
+            .await
+            .map_err(StoreError::Lookup)?;
         let model = decision.model.clone();
         let predicted_quality = model.as_deref().and_then(|m| {
             decision
@@ -130,7 +124,7 @@ impl FeedbackLog {
                 .map(|c| c.predicted_quality)
         });
         let time = chrono::Utc::now();
-        let record = self.index().push(
+        let (record, previous) = self.index().push(
             |revision| FeedbackRecord {
                 decision_id: decision.id.clone(),
                 time,
@@ -147,7 +141,7 @@ impl FeedbackLog {
             &input.source,
         );
         if let Err(e) = self.journal.commit(Arc::clone(&record)).await {
-            self.index().retract(&record);
+            self.index().retract(&record, previous);
             return Err(StoreError::Write(e));
         }
         if record.revision == 1

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -51,31 +52,33 @@ fn not_found(state: &AppState, id: String, why: Option<&str>) -> Response {
 }
 
 /// The record as JSON with a `feedback` array; when the feedback cannot be read now (another
-/// lookup holds the files), `feedback` is null and `feedback_error` says why.
+/// lookup holds the files), `feedback` is null and `feedback_error` says why. The record is
+/// serialised as it is everywhere else (f32 scores in their shortest form) and the
+/// feedback appended to the object, so `/v1/route`'s answer and this one agree field by
+/// field.
 async fn with_feedback(state: &AppState, record: crate::audit::DecisionRecord) -> Response {
-    let feedback = state.audit.feedback.current_for(&record).await;
-    let mut body = match serde_json::to_value(&record) {
-        Ok(v) => v,
-        Err(e) => {
-            return ApiError::Internal(format!("the record could not be serialised: {e}"))
-                .into_response();
+    let extra = match state.audit.feedback.current_for(&record).await {
+        Ok(items) => {
+            let items: Vec<&crate::feedback::FeedbackRecord> =
+                items.iter().map(AsRef::as_ref).collect();
+            serde_json::to_string(&items).map(|list| format!(",\"feedback\":{list}}}"))
         }
+        Err(e) => serde_json::to_string(&e.to_string())
+            .map(|why| format!(",\"feedback\":null,\"feedback_error\":{why}}}")),
     };
-    if let Some(obj) = body.as_object_mut() {
-        match feedback {
-            Ok(items) => {
-                let items: Vec<&crate::feedback::FeedbackRecord> =
-                    items.iter().map(AsRef::as_ref).collect();
-                obj.insert(
-                    "feedback".into(),
-                    serde_json::to_value(items).unwrap_or(Value::Null),
-                );
-            }
-            Err(e) => {
-                obj.insert("feedback".into(), Value::Null);
-                obj.insert("feedback_error".into(), Value::String(e.to_string()));
-            }
+    let body = serde_json::to_vec(&record).and_then(|mut bytes| {
+        let extra = extra?;
+        // The record is a JSON object: replace its closing brace.
+        if bytes.last() == Some(&b'}') {
+            bytes.pop();
+            bytes.extend_from_slice(extra.as_bytes());
+        }
+        Ok(bytes)
+    });
+    match body {
+        Ok(bytes) => ([(CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(e) => {
+            ApiError::Internal(format!("the record could not be serialised: {e}")).into_response()
         }
     }
-    Json(body).into_response()
 }
