@@ -27,7 +27,7 @@ async fn the_default_router_and_builtin_catalog_route_without_keys() {
         .count();
     assert_eq!(config.models.len(), priced);
 
-    let gw = Gateway::start(config, dir_loader(dir)).await;
+    let gw = Gateway::start(config, dir_loader(dir.clone())).await;
     for (prompt, objective) in [
         ("What is 37 * 43? Show your work.", "quality"),
         ("Write a haiku about the sea.", "cost"),
@@ -36,6 +36,11 @@ async fn the_default_router_and_builtin_catalog_route_without_keys() {
         let body = json!({"model": "auto", "messages": [{"role": "user", "content": prompt}], "route": {"objective": objective}});
         let r: Value = post_json(format!("{}/v1/route", gw.url), &body).await;
         assert_eq!(r["outcome"], "routed", "{r}");
+        assert_eq!(
+            r["policy"]["router_sha256"].as_str(),
+            Some(sha256sum_of_artifact(&dir).as_str()),
+            "the record names the artifact by its content: {r}"
+        );
         assert!(r["model"].is_string(), "{r}");
         assert_eq!(
             r["candidates"].as_array().unwrap().len(),
@@ -53,4 +58,17 @@ async fn the_default_router_and_builtin_catalog_route_without_keys() {
         );
     }
     gw.stop().await;
+}
+
+/// `cat manifest.json router.onnx | sha256sum`: the artifact hash computed by coreutils,
+/// independently of the gateway's own SHA-256.
+fn sha256sum_of_artifact(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("cat manifest.json router.onnx | sha256sum")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
 }
