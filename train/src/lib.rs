@@ -18,6 +18,8 @@
 //! - [`run`]: the `train` command: data → examples → training → artifact → summary.
 //! - [`eval`]: `train eval`, the offline evaluation (same scorer and policy as `serve`) with
 //!   its own routing metrics and report.
+//! - [`traffic`]: the gateway's logs as training rows (`train ingest`) and as off-policy
+//!   estimates of another router's value (`train eval --replay`).
 pub mod data;
 pub mod eval;
 pub mod holdout;
@@ -27,5 +29,6 @@ pub mod onnx;
 pub mod output_length;
 pub mod run;
 pub mod summary;
+pub mod traffic;
 pub mod training;
 pub mod validation;

@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Offline evaluation of a router artifact against oracle, random and single-model baselines.
     Eval(train::eval::EvalArgs),
+    /// The gateway's decision records and feedback as training rows (generic long format).
+    Ingest(train::traffic::ingest::IngestArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +35,11 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Eval(args)) => train::eval::run(args),
+        Some(Command::Ingest(args)) => {
+            let report = train::traffic::ingest::run(&args)?;
+            print!("{}", train::traffic::ingest::render(&report, &args));
+            Ok(())
+        }
         None => {
             let summary = train::run::run(&cli.train)?;
             print!("{}", train::run::render(&summary));

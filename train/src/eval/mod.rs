@@ -91,10 +91,27 @@ pub struct EvalArgs {
     /// Seed of the bootstrap resampling (same seed, same intervals).
     #[arg(long, default_value_t = bootstrap::DEFAULT_SEED)]
     pub bootstrap_seed: u64,
+    /// Instead of the benchmark data: a gateway's decision log directory (`audit.dir`), on
+    /// whose logged traffic `--model`'s policy is estimated off-policy (IPS, SNIPS, doubly
+    /// robust) against the logging policy's realised quality and cost.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
 }
 
 /// Runs the offline evaluation described by `args` and writes its outputs.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.replay {
+        let settings = bootstrap::Settings {
+            resamples: args.bootstrap,
+            seed: args.bootstrap_seed,
+        };
+        let report = crate::traffic::replay::run(dir, &args.model, &args.out, settings)?;
+        use std::io::Write as _;
+        std::io::stdout()
+            .write_all(crate::traffic::replay::render(&report).as_bytes())
+            .context("writing the replay report to stdout")?;
+        return Ok(());
+    }
     let started = Instant::now();
     let (artifact, scorer) = pipeline::load_scorer(&args)?;
     let (ratios, ratio_source) = pipeline::split_ratios(&artifact.manifest.training);

@@ -1,0 +1,633 @@
+//! `train eval --replay DIR --model ARTIFACT`: what ARTIFACT's policy would have scored and
+//! cost on the logged traffic, estimated from the logging policy's own choices and their
+//! logged propensities (off-policy evaluation), before ARTIFACT serves a single request.
+//!
+//! Each usable record i has the logged action `a` (`routed_model`, which also answered), its
+//! propensity `p`, the realised quality `r` (its feedback) and cost `c`. ARTIFACT scores the
+//! record's prompt and the shared policy ([`models::decide`], the gateway's) picks `t` among
+//! the record's candidates with the record's costs, objective and constraints. With
+//! `w = 1[a = t] / p`:
+//! - IPS: `mean(w·r)`, unbiased when every `t` had a logging probability above 0;
+//! - SNIPS: `Σ w·r / Σ w`, self-normalised (lower variance, slightly biased);
+//! - DR: `mean(q̂(t) + w·(r − q̂(a)))`, ARTIFACT's own predicted quality `q̂` as the direct
+//!   model (for cost, the logged cost estimate), unbiased if either part is right.
+//!
+//! Each figure carries a paired bootstrap 95% interval over the records, next to the logging
+//! policy's realised values, the effective sample size `(Σw)² / Σw²` and the share of records
+//! where `t` had logging probability above 0 (recomputed from the logged utilities and
+//! exploration settings): where it is low, IPS cannot see what ARTIFACT would do.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use models::{CandidateInput, Constraints, ExploreConfig, Objective, Scorer, Unavailable};
+use serde::Serialize;
+
+use super::ingest::decision_score;
+use super::log::{LoggedDecision, Traffic, read_dir};
+use crate::eval::bootstrap::{self, Interval, Missing};
+
+/// Why a record cannot be replayed (skipped and counted).
+pub mod reasons {
+    /// No feedback: no realised quality.
+    pub const NO_FEEDBACK: &str = "no feedback";
+    /// No propensity in the record (logged by a gateway before propensities, or a named model).
+    pub const NO_PROPENSITY: &str =
+        "no propensity (not an `auto` decision, or logged before propensities)";
+    /// `audit.log_prompts` was off: ARTIFACT cannot score the prompt.
+    pub const NO_PROMPT: &str = "no prompt text (audit.log_prompts was off)";
+    /// A fallback answered: the reward is not the logged action's.
+    pub const FALLBACK: &str = "answered by a fallback, not the logged choice";
+    /// None of the record's candidates is one of ARTIFACT's.
+    pub const NO_OVERLAP: &str = "no candidate of the artifact among the record's";
+}
+
+/// One replayable record.
+#[derive(Debug, Clone, PartialEq)]
+struct Replayed {
+    /// Realised quality of the logged action.
+    reward: f64,
+    /// Realised (else estimated) cost of the logged action.
+    cost: f64,
+    /// Logging propensity of the logged action.
+    propensity: f64,
+    /// The target picked the logged action.
+    matched: bool,
+    /// The target's predicted quality of its own pick and of the logged action.
+    q_target: f64,
+    q_logged: f64,
+    /// The logged cost estimates of the target's pick and of the logged action.
+    cost_target: f64,
+    cost_logged_estimate: f64,
+    /// The target's pick had logging probability above 0.
+    supported: bool,
+    /// The target's pick.
+    target: String,
+}
+
+/// A figure with its interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Point estimate.
+    pub value: f64,
+    /// 95% percentile interval over resamples.
+    pub interval: Interval,
+}
+
+/// One quantity (quality or cost) estimated three ways, with the logged value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimates {
+    /// The logging policy's realised mean.
+    pub logged: Estimate,
+    /// Inverse propensity scoring.
+    pub ips: Estimate,
+    /// Self-normalised IPS.
+    pub snips: Estimate,
+    /// Doubly robust.
+    pub dr: Estimate,
+}
+
+/// What the replay found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayReport {
+    /// The evaluated artifact.
+    pub artifact: String,
+    /// The log directory.
+    pub decisions_dir: PathBuf,
+    /// Records read.
+    pub records: usize,
+    /// Records replayed.
+    pub used: usize,
+    /// Skipped records by reason.
+    pub skipped: BTreeMap<&'static str, usize>,
+    /// Share of records where the target picked the logged action.
+    pub match_rate: f64,
+    /// `(Σw)² / Σw²`.
+    pub effective_sample_size: f64,
+    /// Share of records whose target pick had logging probability above 0.
+    pub support: f64,
+    /// Records whose logging propensity was below 1 (explored).
+    pub explored: usize,
+    /// Quality (feedback score) estimates.
+    pub quality: Estimates,
+    /// Cost (USD per request) estimates.
+    pub cost: Estimates,
+    /// Share of replayed records per target pick.
+    pub target_mix: BTreeMap<String, f64>,
+    /// Bootstrap settings.
+    pub bootstrap: bootstrap::Settings,
+}
+
+/// Replays `traffic` through `scorer` (the artifact's candidates `candidate_names`).
+pub fn replay(
+    traffic: &Traffic,
+    scorer: &dyn Scorer,
+    candidate_names: &[String],
+    settings: bootstrap::Settings,
+    artifact: &str,
+    decisions_dir: &Path,
+) -> anyhow::Result<ReplayReport> {
+    let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut usable: Vec<(&LoggedDecision, f64, f64)> = Vec::new();
+    for d in &traffic.decisions {
+        let skip = |why| -> Option<&'static str> { Some(why) };
+        let reason = match (decision_score(d, traffic, &[]), d.propensity) {
+            (None, _) => skip(reasons::NO_FEEDBACK),
+            (Some(_), None) => skip(reasons::NO_PROPENSITY),
+            (Some(_), Some(_)) if d.prompt.is_none() => skip(reasons::NO_PROMPT),
+            (Some(_), Some(_)) if d.model.is_none() || d.model != d.routed_model => {
+                skip(reasons::FALLBACK)
+            }
+            (Some(_), Some(_)) => None,
+        };
+        if let Some(why) = reason {
+            *skipped.entry(why).or_default() += 1;
+            continue;
+        }
+        if let (Some(r), Some(p)) = (decision_score(d, traffic, &[]), d.propensity) {
+            usable.push((d, r, p));
+        }
+    }
+    let with_feedback =
+        traffic.decisions.len() - skipped.get(reasons::NO_FEEDBACK).copied().unwrap_or(0);
+    if usable.is_empty() {
+        if with_feedback > 0 && skipped.get(reasons::NO_PROPENSITY) == Some(&with_feedback) {
+            bail!(
+                "{}: none of the {with_feedback} records with feedback carries a propensity: replay needs `auto` decisions logged by a gateway that records `propensity` (any version with [routing.explore] support; exploration itself may be off)",
+                decisions_dir.display()
+            );
+        }
+        bail!(
+            "{}: no record can be replayed (records: {}; skipped: {})",
+            decisions_dir.display(),
+            traffic.decisions.len(),
+            describe(&skipped)
+        );
+    }
+    let logged_models: std::collections::BTreeSet<&str> = usable
+        .iter()
+        .flat_map(|(d, _, _)| d.candidates.iter().map(|c| c.model.as_str()))
+        .collect();
+    if !candidate_names
+        .iter()
+        .any(|n| logged_models.contains(n.as_str()))
+    {
+        bail!(
+            "the artifact's candidates ({}) and the logged candidates ({}) do not overlap: its policy cannot be replayed on this traffic",
+            candidate_names.join(", "),
+            logged_models.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+
+    let prompts: Vec<&str> = usable
+        .iter()
+        .map(|(d, _, _)| d.prompt.as_deref().unwrap_or_default())
+        .collect();
+    let mut predictions = Vec::with_capacity(prompts.len());
+    for chunk in prompts.chunks(256) {
+        predictions.extend(
+            scorer
+                .score_batch(chunk)
+                .context("scoring the logged prompts with the artifact")?,
+        );
+    }
+    let mut replayed = Vec::with_capacity(usable.len());
+    for ((d, reward, propensity), prediction) in usable.iter().zip(&predictions) {
+        let predicted: BTreeMap<&str, f64> = candidate_names
+            .iter()
+            .map(String::as_str)
+            .zip(prediction.quality.iter().map(|q| f64::from(*q)))
+            .collect();
+        match replay_one(d, *reward, *propensity, &predicted) {
+            Some(r) => replayed.push(r),
+            None => *skipped.entry(reasons::NO_OVERLAP).or_default() += 1,
+        }
+    }
+    if replayed.is_empty() {
+        bail!(
+            "no logged record has one of the artifact's candidates among its eligible ones (skipped: {})",
+            describe(&skipped)
+        );
+    }
+    Ok(summarise(
+        &replayed,
+        traffic.decisions.len(),
+        skipped,
+        settings,
+        artifact,
+        decisions_dir,
+    ))
+}
+
+fn describe(skipped: &BTreeMap<&'static str, usize>) -> String {
+    skipped
+        .iter()
+        .map(|(why, n)| format!("{n} {why}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The target's decision on one record; `None` when it has no eligible candidate.
+fn replay_one(
+    d: &LoggedDecision,
+    reward: f64,
+    propensity: f64,
+    predicted: &BTreeMap<&str, f64>,
+) -> Option<Replayed> {
+    let logged = d.routed_model.as_deref()?;
+    let objective: Objective = d
+        .objective
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let constraints: Constraints = d
+        .constraints
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let inputs: Vec<CandidateInput> = d
+        .candidates
+        .iter()
+        .map(|c| CandidateInput {
+            model: c.model.clone(),
+            // A logged candidate the artifact does not know cannot be its choice.
+            predicted_quality: predicted.get(c.model.as_str()).copied().unwrap_or(f64::NAN),
+            est_cost_usd: c.est_cost_usd,
+            est_latency_ms: c.est_latency_ms,
+            // What the gateway could not use then, the target could not either.
+            unavailable: c
+                .excluded
+                .as_deref()
+                .filter(|why| why.starts_with("unavailable"))
+                .map(|_| Unavailable::NotInCatalog),
+        })
+        .collect();
+    let decision = models::decide(&inputs, &objective, &constraints);
+    let target = decision.winner_model()?.to_string();
+    let logged_cand = d.candidate(logged)?;
+    let target_cand = d.candidate(&target)?;
+    let cost_logged_estimate = logged_cand.est_cost_usd.unwrap_or(0.0);
+    Some(Replayed {
+        reward,
+        cost: d.cost_usd.unwrap_or(cost_logged_estimate),
+        propensity,
+        matched: target == logged,
+        q_target: predicted.get(target.as_str()).copied().unwrap_or(0.0),
+        q_logged: predicted.get(logged).copied().unwrap_or(0.0),
+        cost_target: target_cand.est_cost_usd.unwrap_or(0.0),
+        cost_logged_estimate,
+        supported: logging_probability(d, &target) > 0.0,
+        target,
+    })
+}
+
+/// The logging policy's probability of `model` on this record: its eligible candidates
+/// ranked by logged utility, through the logged exploration settings (the winner alone when
+/// there were none).
+fn logging_probability(d: &LoggedDecision, model: &str) -> f64 {
+    let mut ranked: Vec<(&str, f64)> = d
+        .candidates
+        .iter()
+        .filter(|c| c.excluded.is_none())
+        .filter_map(|c| c.utility.map(|u| (c.model.as_str(), u)))
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    if ranked.is_empty() {
+        return 0.0;
+    }
+    let explore: ExploreConfig = d
+        .policy
+        .as_ref()
+        .and_then(|p| p.explore)
+        .unwrap_or_default();
+    let utilities: Vec<f64> = ranked.iter().map(|(_, u)| *u).collect();
+    let probs = models::explore::probabilities(&utilities, &explore);
+    ranked
+        .iter()
+        .zip(probs)
+        .find(|((m, _), _)| *m == model)
+        .map_or(0.0, |(_, p)| p)
+}
+
+/// The estimators on a weighting of the records (`counts[i]` copies of record i).
+fn estimates(rs: &[Replayed], counts: &[u32]) -> [f64; 8] {
+    let (mut n, mut sw, mut sw2) = (0.0, 0.0, 0.0);
+    let (mut logged_q, mut ips_q, mut snips_q, mut dr_q) = (0.0, 0.0, 0.0, 0.0);
+    let (mut logged_c, mut ips_c, mut snips_c, mut dr_c) = (0.0, 0.0, 0.0, 0.0);
+    for (r, &k) in rs.iter().zip(counts) {
+        if k == 0 {
+            continue;
+        }
+        let k = f64::from(k);
+        let w = if r.matched { 1.0 / r.propensity } else { 0.0 };
+        n += k;
+        sw += k * w;
+        sw2 += k * w * w;
+        logged_q += k * r.reward;
+        ips_q += k * w * r.reward;
+        snips_q += k * w * r.reward;
+        dr_q += k * (r.q_target + w * (r.reward - r.q_logged));
+        logged_c += k * r.cost;
+        ips_c += k * w * r.cost;
+        snips_c += k * w * r.cost;
+        dr_c += k * (r.cost_target + w * (r.cost - r.cost_logged_estimate));
+    }
+    let snips = |s: f64| if sw > 0.0 { s / sw } else { f64::NAN };
+    let _ = sw2;
+    [
+        logged_q / n,
+        ips_q / n,
+        snips(snips_q),
+        dr_q / n,
+        logged_c / n,
+        ips_c / n,
+        snips(snips_c),
+        dr_c / n,
+    ]
+}
+
+fn summarise(
+    rs: &[Replayed],
+    records: usize,
+    skipped: BTreeMap<&'static str, usize>,
+    settings: bootstrap::Settings,
+    artifact: &str,
+    decisions_dir: &Path,
+) -> ReplayReport {
+    let n = rs.len();
+    let point = estimates(rs, &vec![1; n]);
+    let draws: Vec<[f64; 8]> = (0..settings.resamples)
+        .map(|b| {
+            estimates(
+                rs,
+                &bootstrap::resample_counts(settings.seed, "replay", b, n),
+            )
+        })
+        .collect();
+    let est = |i: usize| Estimate {
+        value: point[i],
+        interval: bootstrap::percentile_interval(
+            &draws
+                .iter()
+                .map(|d| Some(d[i]).filter(|v| v.is_finite()))
+                .collect::<Vec<_>>(),
+            Missing::Undefined,
+        ),
+    };
+    let weights: Vec<f64> = rs
+        .iter()
+        .map(|r| if r.matched { 1.0 / r.propensity } else { 0.0 })
+        .collect();
+    let (sw, sw2): (f64, f64) = weights
+        .iter()
+        .fold((0.0, 0.0), |(a, b), w| (a + w, b + w * w));
+    let mut target_mix: BTreeMap<String, f64> = BTreeMap::new();
+    for r in rs {
+        *target_mix.entry(r.target.clone()).or_default() += 1.0 / n as f64;
+    }
+    ReplayReport {
+        artifact: artifact.to_string(),
+        decisions_dir: decisions_dir.to_path_buf(),
+        records,
+        used: n,
+        skipped,
+        match_rate: rs.iter().filter(|r| r.matched).count() as f64 / n as f64,
+        effective_sample_size: if sw2 > 0.0 { sw * sw / sw2 } else { 0.0 },
+        support: rs.iter().filter(|r| r.supported).count() as f64 / n as f64,
+        explored: rs.iter().filter(|r| r.propensity < 1.0).count(),
+        quality: Estimates {
+            logged: est(0),
+            ips: est(1),
+            snips: est(2),
+            dr: est(3),
+        },
+        cost: Estimates {
+            logged: est(4),
+            ips: est(5),
+            snips: est(6),
+            dr: est(7),
+        },
+        target_mix,
+        bootstrap: settings,
+    }
+}
+
+/// Runs the replay of `dir` with the artifact in `model_dir` and writes `metrics.json` and
+/// `report.md` into `out`.
+pub fn run(
+    dir: &Path,
+    model_dir: &Path,
+    out: &Path,
+    settings: bootstrap::Settings,
+) -> anyhow::Result<ReplayReport> {
+    let traffic = read_dir(dir)?;
+    let scorer = models::OnnxScorer::load(model_dir)
+        .with_context(|| format!("loading the ONNX scorer of {}", model_dir.display()))?;
+    let names: Vec<String> = scorer
+        .manifest()
+        .candidates
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let report = replay(
+        &traffic,
+        &scorer,
+        &names,
+        settings,
+        &scorer.manifest().name,
+        dir,
+    )?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let json = serde_json::json!({ "replay": &report });
+    std::fs::write(
+        out.join("metrics.json"),
+        serde_json::to_string_pretty(&json)?,
+    )
+    .with_context(|| format!("writing {}", out.join("metrics.json").display()))?;
+    std::fs::write(out.join("report.md"), render(&report))
+        .with_context(|| format!("writing {}", out.join("report.md").display()))?;
+    Ok(report)
+}
+
+fn fmt_est(e: &Estimate, digits: usize) -> String {
+    let b = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"));
+    format!(
+        "{:.digits$} [{}, {}]",
+        e.value,
+        b(e.interval.lo),
+        b(e.interval.hi)
+    )
+}
+
+/// `report.md`.
+pub fn render(r: &ReplayReport) -> String {
+    let mut s = format!(
+        "# Replay of `{}` on {}\n\n{} records, {} replayed ({} explored); the artifact picks the logged model on {:.1}% of them; effective sample size {:.1}; its pick within the logging policy's support on {:.1}%.\n",
+        r.artifact,
+        r.decisions_dir.display(),
+        r.records,
+        r.used,
+        r.explored,
+        100.0 * r.match_rate,
+        r.effective_sample_size,
+        100.0 * r.support
+    );
+    for (why, n) in &r.skipped {
+        s.push_str(&format!("- skipped {n}: {why}\n"));
+    }
+    s.push_str(&format!(
+        "\nEach figure with its paired bootstrap 95% interval ({} resamples).\n\n| | quality | cost per request (USD) |\n|---|---:|---:|\n",
+        r.bootstrap.resamples
+    ));
+    for (name, q, c) in [
+        (
+            "logged policy (realised)",
+            &r.quality.logged,
+            &r.cost.logged,
+        ),
+        ("artifact, IPS", &r.quality.ips, &r.cost.ips),
+        ("artifact, SNIPS", &r.quality.snips, &r.cost.snips),
+        ("artifact, doubly robust", &r.quality.dr, &r.cost.dr),
+    ] {
+        s.push_str(&format!(
+            "| {name} | {} | {} |\n",
+            fmt_est(q, 3),
+            fmt_est(c, 6)
+        ));
+    }
+    s.push_str("\nThe artifact's picks:\n\n| model | share |\n|---|---:|\n");
+    for (m, share) in &r.target_mix {
+        s.push_str(&format!("| {m} | {:.1}% |\n", 100.0 * share));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use models::{Prediction, ScorerError};
+
+    use super::super::fixtures::{decision, feedback, write};
+    use super::*;
+
+    /// Predicts `a` 0.9 and `b` 0.2 for every prompt: the target always picks `a`.
+    struct PrefersA;
+
+    impl Scorer for PrefersA {
+        fn score_batch(&self, prompts: &[&str]) -> Result<Vec<Prediction>, ScorerError> {
+            Ok(prompts
+                .iter()
+                .map(|_| Prediction {
+                    quality: vec![0.9, 0.2],
+                    task_probs: vec![1.0],
+                })
+                .collect())
+        }
+    }
+
+    fn names() -> Vec<String> {
+        vec!["a".into(), "b".into()]
+    }
+
+    fn settings() -> bootstrap::Settings {
+        bootstrap::Settings {
+            resamples: 200,
+            seed: 7,
+        }
+    }
+
+    /// Logging policy: ε = 0.5 between `a` and `b`, `b` the greedy winner (p(b) = 0.75,
+    /// p(a) = 0.25). Records: a → 1.0, a → 0.0, b → 0.5, b → 0.5.
+    fn logged() -> (tempfile::TempDir, Traffic) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = |id, routed, p| decision(id, Some("q"), routed, Some(p), (0.4, 0.5), true);
+        write(
+            dir.path(),
+            "decisions-20261202T100000.000000Z-0000.jsonl",
+            &[
+                d("d1", "a", 0.25),
+                d("d2", "a", 0.25),
+                d("d3", "b", 0.75),
+                d("d4", "b", 0.75),
+                decision("d5", Some("q"), "b", None, (0.4, 0.5), false),
+            ],
+            "",
+        );
+        write(
+            dir.path(),
+            "feedback-20261202T100000.000000Z-0000.jsonl",
+            &[
+                feedback("d1", "user", 1.0, 1),
+                feedback("d2", "user", 0.0, 1),
+                feedback("d3", "user", 0.5, 1),
+                feedback("d4", "user", 0.5, 1),
+                feedback("d5", "user", 0.5, 1),
+            ],
+            "",
+        );
+        let traffic = read_dir(dir.path()).unwrap();
+        (dir, traffic)
+    }
+
+    #[test]
+    fn the_estimators_match_their_definitions() {
+        let (dir, traffic) = logged();
+        let r = replay(&traffic, &PrefersA, &names(), settings(), "t", dir.path()).unwrap();
+        assert_eq!((r.records, r.used), (5, 4));
+        assert_eq!(r.skipped[reasons::NO_PROPENSITY], 1);
+        assert_eq!(r.match_rate, 0.5);
+        assert_eq!(r.support, 1.0, "ε reached `a` on every record");
+        assert_eq!(r.explored, 4);
+        // w = 4 on d1, d2; 0 on d3, d4.
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-6, "{a} vs {b}"); // q̂ comes through f32
+        close(r.quality.logged.value, 0.5);
+        close(r.quality.ips.value, (4.0 * 1.0 + 4.0 * 0.0) / 4.0);
+        close(r.quality.snips.value, 0.5);
+        // DR: q̂(a) = 0.9 everywhere, plus w·(r − q̂(logged)) where a was logged.
+        close(
+            r.quality.dr.value,
+            (0.9 + 4.0 * (1.0 - 0.9) + 0.9 + 4.0 * (0.0 - 0.9) + 0.9 + 0.9) / 4.0,
+        );
+        close(r.cost.ips.value, 4.0 * 0.012 * 2.0 / 4.0);
+        close(r.effective_sample_size, 2.0);
+        assert_eq!(r.target_mix["a"], 1.0);
+        let iv = r.quality.snips.interval;
+        assert!(iv.lo.unwrap() <= 0.5 && 0.5 <= iv.hi.unwrap(), "{iv:?}");
+        assert!(render(&r).contains("doubly robust"));
+    }
+
+    #[test]
+    fn records_without_propensities_are_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "decisions-20261202T100000.000000Z-0000.jsonl",
+            &[decision("d1", Some("q"), "a", None, (0.9, 0.5), false)],
+            "",
+        );
+        write(
+            dir.path(),
+            "feedback-20261202T100000.000000Z-0000.jsonl",
+            &[feedback("d1", "user", 1.0, 1)],
+            "",
+        );
+        let traffic = read_dir(dir.path()).unwrap();
+        let err = replay(&traffic, &PrefersA, &names(), settings(), "t", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("propensity"), "{err}");
+    }
+
+    #[test]
+    fn an_artifact_with_other_candidates_is_a_clear_error() {
+        let (dir, traffic) = logged();
+        let other = vec!["x".to_string(), "y".to_string()];
+        let err = replay(&traffic, &PrefersA, &other, settings(), "t", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("do not overlap") && err.contains("x, y"),
+            "{err}"
+        );
+    }
+}
