@@ -131,23 +131,19 @@ pub fn replay(
     let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut usable: Vec<(&LoggedDecision, f64, f64)> = Vec::new();
     for d in &traffic.decisions {
-        let skip = |why| -> Option<&'static str> { Some(why) };
-        let reason = match (decision_score(d, traffic, &[]), d.propensity) {
-            (None, _) => skip(reasons::NO_FEEDBACK),
-            (Some(_), None) => skip(reasons::NO_PROPENSITY),
-            (Some(_), Some(_)) if d.prompt.is_none() => skip(reasons::NO_PROMPT),
+        let why = match (decision_score(d, traffic, &[]), d.propensity) {
+            (None, _) => reasons::NO_FEEDBACK,
+            (Some(_), None) => reasons::NO_PROPENSITY,
+            (Some(_), Some(_)) if d.prompt.is_none() => reasons::NO_PROMPT,
             (Some(_), Some(_)) if d.model.is_none() || d.model != d.routed_model => {
-                skip(reasons::FALLBACK)
+                reasons::FALLBACK
             }
-            (Some(_), Some(_)) => None,
+            (Some(r), Some(p)) => {
+                usable.push((d, r, p));
+                continue;
+            }
         };
-        if let Some(why) = reason {
-            *skipped.entry(why).or_default() += 1;
-            continue;
-        }
-        if let (Some(r), Some(p)) = (decision_score(d, traffic, &[]), d.propensity) {
-            usable.push((d, r, p));
-        }
+        *skipped.entry(why).or_default() += 1;
     }
     let with_feedback =
         traffic.decisions.len() - skipped.get(reasons::NO_FEEDBACK).copied().unwrap_or(0);
@@ -312,7 +308,7 @@ fn logging_probability(d: &LoggedDecision, model: &str) -> f64 {
 
 /// The estimators on a weighting of the records (`counts[i]` copies of record i).
 fn estimates(rs: &[Replayed], counts: &[u32]) -> [f64; 8] {
-    let (mut n, mut sw, mut sw2) = (0.0, 0.0, 0.0);
+    let (mut n, mut sw) = (0.0, 0.0);
     let (mut logged_q, mut ips_q, mut snips_q, mut dr_q) = (0.0, 0.0, 0.0, 0.0);
     let (mut logged_c, mut ips_c, mut snips_c, mut dr_c) = (0.0, 0.0, 0.0, 0.0);
     for (r, &k) in rs.iter().zip(counts) {
@@ -323,7 +319,6 @@ fn estimates(rs: &[Replayed], counts: &[u32]) -> [f64; 8] {
         let w = if r.matched { 1.0 / r.propensity } else { 0.0 };
         n += k;
         sw += k * w;
-        sw2 += k * w * w;
         logged_q += k * r.reward;
         ips_q += k * w * r.reward;
         snips_q += k * w * r.reward;
@@ -334,7 +329,6 @@ fn estimates(rs: &[Replayed], counts: &[u32]) -> [f64; 8] {
         dr_c += k * (r.cost_target + w * (r.cost - r.cost_logged_estimate));
     }
     let snips = |s: f64| if sw > 0.0 { s / sw } else { f64::NAN };
-    let _ = sw2;
     [
         logged_q / n,
         ips_q / n,
