@@ -317,7 +317,7 @@ pub fn decide_auto(
         explore,
     }));
     record.reason = match &route {
-        Some(r) if r.propensity < 1.0 => format!(
+        Some(r) if Some(r.served) != decision.winner => format!(
             "explored: served {} with probability {:.3}; the policy's choice: {}",
             decision.candidates[r.served].model, r.propensity, decision.reason
         ),

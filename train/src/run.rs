@@ -63,6 +63,10 @@ pub struct TrainArgs {
     /// then `train eval --model /tmp/lodo-mt --datasets mt_bench`. Recorded in the manifest.
     #[arg(long, value_delimiter = ',')]
     pub exclude_datasets: Vec<String>,
+    /// Folders of logged traffic to train on beside the benchmark data (what `train ingest`
+    /// writes: generic long format files; every set in them is used). Repeatable.
+    #[arg(long)]
+    pub traffic: Vec<PathBuf>,
     /// Hold one model's labels on one dataset out of training (`MODEL@DATASET`,
     /// comma-separated or repeated), keeping its labels elsewhere: `train eval` then reports
     /// the router's mean predicted quality for that model on that dataset against the real
@@ -445,7 +449,36 @@ pub fn training_data(
         .iter()
         .map(|s| holdout::parse(s))
         .collect::<Result<_, _>>()?;
-    let (frame, removed) = holdout::remove(&loaded.frame, &held)?;
+    let mut frame = loaded.frame;
+    for dir in &args.traffic {
+        let traffic = datasets::load_with(
+            dir,
+            &LoadOptions {
+                only: None,
+                prices: args.prices.clone(),
+            },
+        )
+        .with_context(|| format!("loading logged traffic from {} (--traffic)", dir.display()))?;
+        for set in &traffic.report.sets {
+            tracing::info!(dataset = %set.dataset, rows = traffic.frame.height(), "logged traffic added to the training data");
+            for s in &set.skipped {
+                tracing::warn!(dataset = %set.dataset, reason = %s.reason, count = s.count, "traffic rows skipped while loading");
+            }
+        }
+        if traffic.report.sets.is_empty() {
+            bail!(
+                "--traffic {}: no generic long format file found (write one with `train ingest`)",
+                dir.display()
+            );
+        }
+        frame.vstack_mut_owned(traffic.frame).with_context(|| {
+            format!(
+                "adding the traffic of {} to the benchmark data",
+                dir.display()
+            )
+        })?;
+    }
+    let (frame, removed) = holdout::remove(&frame, &held)?;
     for (pair, rows) in &removed {
         tracing::info!(pair = %pair, rows, "labels held out of training (--hold-out-labels)");
     }
