@@ -57,9 +57,11 @@ pub fn write_synthetic_router(dir: &Path) -> Result<Manifest, String> {
     Ok(manifest)
 }
 
-/// A gateway config whose every catalog model (the router's candidates) is served by the
-/// one upstream at `upstream` (`http://127.0.0.1:port/v1`); no client keys; the decision
+/// A gateway config whose every catalog model (the router's priced candidates) is served by
+/// the one upstream at `upstream` (`http://127.0.0.1:port/v1`); no client keys; the decision
 /// log in `log_dir`. `extra` is appended verbatim (more sections, e.g. `[breaker]`).
+/// Candidates without a price are left out, as the built-in catalog leaves them out: a price
+/// is never guessed (the router sees them as not in the catalog).
 pub fn gateway_config_toml(
     manifest: &Manifest,
     router_dir: &Path,
@@ -82,6 +84,9 @@ pub fn gateway_config_toml(
         log = path(log_dir),
     );
     for c in &manifest.candidates {
+        let (Some(input), Some(output)) = (c.input_usd_per_mtok, c.output_usd_per_mtok) else {
+            continue;
+        };
         let key = c.name.replace('"', "\\\"");
         out.push_str(&format!(
             "\n[models.\"{key}\"]\n\
@@ -92,8 +97,7 @@ pub fn gateway_config_toml(
              input_usd_per_mtok = {:?}\n\
              output_usd_per_mtok = {:?}\n\
              timeout_secs = 10\n",
-            c.input_usd_per_mtok.unwrap_or(1.0),
-            c.output_usd_per_mtok.unwrap_or(1.0),
+            input, output,
         ));
     }
     out

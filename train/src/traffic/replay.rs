@@ -107,7 +107,7 @@ pub struct ReplayReport {
     pub effective_sample_size: f64,
     /// Share of records whose target pick had logging probability above 0.
     pub support: f64,
-    /// Records whose logging propensity was below 1 (explored).
+    /// Records whose logging propensity was below 1 (logged under exploration).
     pub explored: usize,
     /// Quality (feedback score) estimates.
     pub quality: Estimates,
@@ -457,7 +457,7 @@ fn fmt_est(e: &Estimate, digits: usize) -> String {
 /// `report.md`.
 pub fn render(r: &ReplayReport) -> String {
     let mut s = format!(
-        "# Replay of `{}` on {}\n\n{} records, {} replayed ({} explored); the artifact picks the logged model on {:.1}% of them; effective sample size {:.1}; its pick within the logging policy's support on {:.1}%.\n",
+        "# Replay of `{}` on {}\n\n{} records, {} replayed ({} logged with propensity below 1); the artifact picks the logged model on {:.1}% of them; effective sample size {:.1}; its pick within the logging policy's support on {:.1}%.\n",
         r.artifact,
         r.decisions_dir.display(),
         r.records,

@@ -1,0 +1,326 @@
+//! Simulated users for the closed loop: sends a benchmark set's prompts through a running
+//! gateway (`model: "auto"`) and answers each response with feedback = the benchmark outcome
+//! of the model that answered (the stub upstream's text is not judged: the set's published
+//! outcome for that (prompt, model) is what a perfect judge would say). Prints one JSON
+//! object: the on-policy value (mean feedback) with a bootstrap 95% interval, the mean
+//! estimated cost, the model mix and what could not be judged.
+//!
+//! ```text
+//! simulate_traffic --gateway http://127.0.0.1:18480 --data ../shared/data \
+//!     --dataset zeroeval_gsm --split train [--limit 500] [--objective cost] \
+//!     [--worsen MODEL --after N]   # from request N on, MODEL's answers score 0 (drift)
+//! ```
+//!
+//! Each request offers only the models with an outcome for its prompt (`route.candidates`):
+//! a model the set never graded on it could not be judged, and a missing outcome is
+//! missing, never a 0. Plain HTTP/1.1 over a TCP stream, one request at a
+//! time: the point is the loop, not load.
+#![allow(clippy::print_stdout)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use datasets::split::{Split, SplitRatios, split_of};
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+struct Cli {
+    /// The gateway, e.g. `http://127.0.0.1:18480`.
+    #[arg(long)]
+    gateway: String,
+    /// Benchmark data directory.
+    #[arg(long, env = "ROUTER_DATA_DIR")]
+    data: PathBuf,
+    /// The set whose prompts and outcomes are used.
+    #[arg(long, default_value = "zeroeval_gsm")]
+    dataset: String,
+    /// Which of its prompts: train, validation, test.
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// At most this many prompts (in prompt-id order) ...
+    #[arg(long)]
+    limit: Option<usize>,
+    /// ... after skipping this many.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// `route.objective` of every request.
+    #[arg(long, default_value = "quality")]
+    objective: String,
+    /// Offer only these candidates (comma-separated); default: every model graded on the set
+    /// that the gateway routes to.
+    #[arg(long, value_delimiter = ',')]
+    candidates: Option<Vec<String>>,
+    /// From request `--after` on, this model's answers score 0.
+    #[arg(long)]
+    worsen: Option<String>,
+    /// See `--worsen`.
+    #[arg(long, default_value_t = 0)]
+    after: usize,
+    /// The `source` of the feedback.
+    #[arg(long, default_value = "simulated")]
+    source: String,
+    /// Bearer key, when the gateway wants one.
+    #[arg(long)]
+    key: Option<String>,
+}
+
+struct Response {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: Value,
+}
+
+/// One POST with `Connection: close`.
+fn post(base: &str, path: &str, body: &Value, key: Option<&str>) -> anyhow::Result<Response> {
+    let host = base
+        .strip_prefix("http://")
+        .context("--gateway must be an http:// URL")?
+        .trim_end_matches('/');
+    let payload = body.to_string();
+    let auth = key.map_or_else(String::new, |k| format!("Authorization: Bearer {k}\r\n"));
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{payload}",
+        payload.len()
+    );
+    let mut stream = TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .context("a response without a header block")?;
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .context("a response without a status")?;
+    let headers: BTreeMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Ok(Response {
+        status,
+        headers,
+        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+    })
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let split = match cli.split.as_str() {
+        "train" => Split::Train,
+        "validation" => Split::Validation,
+        "test" => Split::Test,
+        other => bail!("--split must be train, validation or test, got `{other}`"),
+    };
+    let loaded = datasets::load_with(
+        &cli.data,
+        &datasets::LoadOptions {
+            only: Some(vec![cli.dataset.clone()]),
+            prices: None,
+        },
+    )
+    .with_context(|| format!("loading {} from {}", cli.dataset, cli.data.display()))?;
+    let frame = &loaded.frame;
+    let ids = frame.column("prompt_id")?.str()?;
+    let prompts = frame.column("prompt")?.str()?;
+    let models = frame.column("model")?.str()?;
+    let scores = frame.column("score")?.f64()?;
+    // prompt id → (prompt, model → outcome)
+    let mut outcomes: BTreeMap<String, (String, BTreeMap<String, f64>)> = BTreeMap::new();
+    let ratios = SplitRatios::default();
+    for (((id, p), m), s) in ids
+        .iter()
+        .zip(prompts.iter())
+        .zip(models.iter())
+        .zip(scores.iter())
+    {
+        let (Some(id), Some(p), Some(m), Some(s)) = (id, p, m, s) else {
+            continue;
+        };
+        if split_of(id, &ratios) != split {
+            continue;
+        }
+        outcomes
+            .entry(id.to_string())
+            .or_insert_with(|| (p.to_string(), BTreeMap::new()))
+            .1
+            .insert(m.to_string(), s);
+    }
+    if outcomes.is_empty() {
+        bail!(
+            "no {} prompt of {} in {}",
+            cli.split,
+            cli.dataset,
+            cli.data.display()
+        );
+    }
+    let graded: BTreeSet<&str> = outcomes
+        .values()
+        .flat_map(|(_, o)| o.keys().map(String::as_str))
+        .collect();
+    let offered: Vec<String> = match &cli.candidates {
+        Some(list) => list.clone(),
+        None => graded.iter().map(|s| s.to_string()).collect(),
+    };
+
+    let mut rewards = Vec::new();
+    let mut costs = Vec::new();
+    let mut mix: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut unjudged, mut failed, mut explored) = (0usize, 0usize, 0usize);
+    for (i, (_, (prompt, outcome))) in outcomes
+        .iter()
+        .take(cli.limit.unwrap_or(usize::MAX))
+        .enumerate()
+    {
+        // A model without an outcome for this prompt is not a candidate for it (a missing
+        // outcome is missing, never a 0).
+        let here: Vec<&String> = offered
+            .iter()
+            .filter(|m| outcome.contains_key(*m))
+            .collect();
+        let body = json!({
+            "model": "auto",
+            "messages": [{"role": "user", "content": prompt}],
+            "route": {"objective": cli.objective, "candidates": here},
+        });
+        let r = post(
+            &cli.gateway,
+            "/v1/chat/completions",
+            &body,
+            cli.key.as_deref(),
+        )?;
+        let (Some(id), Some(model)) = (
+            r.headers.get("x-arbiter-decision-id"),
+            r.headers.get("x-arbiter-model"),
+        ) else {
+            failed += 1;
+            continue;
+        };
+        if r.status != 200 {
+            failed += 1;
+            continue;
+        }
+        *mix.entry(model.clone()).or_default() += 1;
+        let Some(&truth) = outcome.get(model) else {
+            unjudged += 1;
+            continue;
+        };
+        let score = if cli.worsen.as_deref() == Some(model.as_str()) && i >= cli.after {
+            0.0
+        } else {
+            truth
+        };
+        let f = post(
+            &cli.gateway,
+            "/v1/feedback",
+            &json!({"decision_id": id, "score": score, "source": cli.source}),
+            cli.key.as_deref(),
+        )?;
+        if f.status != 200 {
+            bail!("feedback for {id} was refused ({}): {}", f.status, f.body);
+        }
+        rewards.push(score);
+        // The record's realised cost (the stub's usage at the catalog's prices).
+        let record = get_decision(&cli.gateway, id, cli.key.as_deref())?;
+        costs.push(record["cost_usd"].as_f64().unwrap_or(0.0));
+        if record["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("explored"))
+        {
+            explored += 1;
+        }
+    }
+    let (lo, hi) = bootstrap_mean(&rewards);
+    let n = rewards.len().max(1) as f64;
+    let summary = json!({
+        "dataset": cli.dataset, "split": cli.split, "objective": cli.objective,
+        "requests": rewards.len() + unjudged + failed, "judged": rewards.len(),
+        "unjudged": unjudged, "failed": failed, "explored": explored,
+        "value": rewards.iter().sum::<f64>() / n, "value_ci": [lo, hi],
+        "mean_cost_usd": costs.iter().sum::<f64>() / n,
+        "mix": mix,
+    });
+    println!("{summary}");
+    Ok(())
+}
+
+/// `GET /v1/decisions/{id}` (the record, for its cost and reason).
+fn get_decision(base: &str, id: &str, key: Option<&str>) -> anyhow::Result<Value> {
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let auth = key.map_or_else(String::new, |k| format!("Authorization: Bearer {k}\r\n"));
+    let mut stream = TcpStream::connect(host)?;
+    stream.write_all(
+        format!(
+            "GET /v1/decisions/{id} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text.split_once("\r\n\r\n").context("no header block")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// 95% percentile interval of the mean over 1,000 resamples (SplitMix64, fixed seed).
+fn bootstrap_mean(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut state: u64 = 0x5EED;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut means: Vec<f64> = (0..1000)
+        .map(|_| {
+            (0..v.len())
+                .map(|_| v[(next() % v.len() as u64) as usize])
+                .sum::<f64>()
+                / v.len() as f64
+        })
+        .collect();
+    means.sort_by(f64::total_cmp);
+    (means[24], means[974])
+}
