@@ -15,7 +15,7 @@
 //! a model the set never graded on it could not be judged, and a missing outcome is
 //! missing, never a 0. Plain HTTP/1.1 over a TCP stream, one request at a
 //! time: the point is the loop, not load.
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -188,10 +188,29 @@ fn main() -> anyhow::Result<()> {
         .values()
         .flat_map(|(_, o)| o.keys().map(String::as_str))
         .collect();
+    // What the gateway can route: `auto`'s candidates that are in its catalog.
+    let listed = get(&cli.gateway, "/v1/models", cli.key.as_deref())?;
+    let data = listed["data"].as_array().cloned().unwrap_or_default();
+    let routable: BTreeSet<String> = data
+        .iter()
+        .filter(|m| m["routable"] == true)
+        .filter_map(|m| m["id"].as_str().map(str::to_string))
+        .collect();
     let offered: Vec<String> = match &cli.candidates {
         Some(list) => list.clone(),
-        None => graded.iter().map(|s| s.to_string()).collect(),
+        None => graded
+            .iter()
+            .filter(|m| routable.contains(**m))
+            .map(|s| s.to_string())
+            .collect(),
     };
+    if offered.is_empty() {
+        bail!(
+            "none of the {} models graded on {} is routable by the gateway",
+            graded.len(),
+            cli.dataset
+        );
+    }
 
     let mut rewards = Vec::new();
     let mut costs = Vec::new();
@@ -227,6 +246,9 @@ fn main() -> anyhow::Result<()> {
             continue;
         };
         if r.status != 200 {
+            if failed == 0 {
+                eprintln!("the gateway answered {}: {}", r.status, r.body);
+            }
             failed += 1;
             continue;
         }
@@ -251,7 +273,11 @@ fn main() -> anyhow::Result<()> {
         }
         rewards.push(score);
         // The record's realised cost (the stub's usage at the catalog's prices).
-        let record = get_decision(&cli.gateway, id, cli.key.as_deref())?;
+        let record = get(
+            &cli.gateway,
+            &format!("/v1/decisions/{id}"),
+            cli.key.as_deref(),
+        )?;
         costs.push(record["cost_usd"].as_f64().unwrap_or(0.0));
         if record["reason"]
             .as_str()
@@ -274,16 +300,14 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `GET /v1/decisions/{id}` (the record, for its cost and reason).
-fn get_decision(base: &str, id: &str, key: Option<&str>) -> anyhow::Result<Value> {
+/// A GET's JSON body (`/v1/models`, `/v1/decisions/{id}`).
+fn get(base: &str, path: &str, key: Option<&str>) -> anyhow::Result<Value> {
     let host = base.trim_start_matches("http://").trim_end_matches('/');
     let auth = key.map_or_else(String::new, |k| format!("Authorization: Bearer {k}\r\n"));
     let mut stream = TcpStream::connect(host)?;
     stream.write_all(
-        format!(
-            "GET /v1/decisions/{id} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"
-        )
-        .as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n")
+            .as_bytes(),
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

@@ -175,6 +175,23 @@ pub fn decision_score(d: &LoggedDecision, traffic: &Traffic, sources: &[String])
 pub fn run(args: &IngestArgs) -> anyhow::Result<IngestReport> {
     let traffic = read_dir(&args.decisions)?;
     let (rows, report) = rows(&traffic, args);
+    if rows.is_empty() {
+        let skipped: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|(why, n)| format!("{n} {why}"))
+            .collect();
+        anyhow::bail!(
+            "{}: none of the {} decision records can become a training row (skipped: {})",
+            args.decisions.display(),
+            report.decisions,
+            if skipped.is_empty() {
+                "none".to_string()
+            } else {
+                skipped.join("; ")
+            }
+        );
+    }
     write_jsonl(&args.out, &rows)?;
     Ok(report)
 }
