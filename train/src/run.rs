@@ -19,7 +19,7 @@ use crate::inference;
 use crate::model::ModelConfig;
 use crate::onnx::{ArtifactInfo, WrittenArtifact, write_artifact};
 use crate::summary::{self, DatasetSummary};
-use crate::training::{EnsembleOutcome, TrainingConfig, train_ensemble};
+use crate::training::{EnsembleOutcome, TrainingConfig, train_ensemble_from};
 
 /// Sets whose licenses allow training a model we ship (all of the shared data but
 /// AlpacaEval, which is CC BY-NC), and sets that may be used for experiments only; the
@@ -63,6 +63,10 @@ pub struct TrainArgs {
     /// then `train eval --model /tmp/lodo-mt --datasets mt_bench`. Recorded in the manifest.
     #[arg(long, value_delimiter = ',')]
     pub exclude_datasets: Vec<String>,
+    /// Fine-tune: start from this artifact's weights (matched by name and shape; candidates
+    /// by name) instead of a fresh initialisation. Its featurizer must be this run's.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
     /// Folders of logged traffic to train on beside the benchmark data (what `train ingest`
     /// writes: generic long format files; every set in them is used). Repeatable.
     #[arg(long)]
@@ -521,8 +525,23 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         data.candidates.len(),
         data.category_classes.len(),
     );
+    let init = match &args.init_from {
+        Some(dir) => {
+            let init = crate::onnx::import::InitialWeights::read(dir)?;
+            let ours = serde_json::to_value(&featurizer_config)?;
+            if init.featurizer != ours {
+                bail!(
+                    "--init-from {}: its featurizer ({}) is not this run's ({ours}): embeddings of other features mean nothing; pass its featurizer settings",
+                    dir.display(),
+                    init.featurizer
+                );
+            }
+            Some(init)
+        }
+        None => None,
+    };
     let outcome: EnsembleOutcome<B::InnerBackend> =
-        train_ensemble::<B>(&config, &data, device, !args.quiet)?;
+        train_ensemble_from::<B>(&config, &data, device, !args.quiet, init.as_ref())?;
 
     // With a validation fold, the end-of-run table is that fold's (the settings are being
     // chosen; the test split stays unseen).

@@ -12,6 +12,7 @@
 //! [`TrainingConfig`]'s and [`ModelConfig`]'s defaults are the shipped settings: `train`
 //! without flags trains exactly `TrainingConfig::new(ModelConfig::new(shape…))`.
 
+use crate::onnx::import::InitialWeights;
 use std::time::{Duration, Instant};
 
 use burn::config::Config;
@@ -152,6 +153,18 @@ pub fn train_ensemble<B: AutodiffBackend>(
     device: &B::Device,
     progress: bool,
 ) -> Result<EnsembleOutcome<B::InnerBackend>, TrainError> {
+    train_ensemble_from::<B>(config, data, device, progress, None)
+}
+
+/// [`train_ensemble`] with every member starting from an artifact's weights (fine-tuning,
+/// `train --init-from`; see [`crate::onnx::import`]) instead of a fresh initialisation.
+pub fn train_ensemble_from<B: AutodiffBackend>(
+    config: &TrainingConfig,
+    data: &TrainingData,
+    device: &B::Device,
+    progress: bool,
+    init: Option<&InitialWeights>,
+) -> Result<EnsembleOutcome<B::InnerBackend>, TrainError> {
     if config.members == 0 {
         return Err(TrainError::Config(
             "the ensemble needs at least one member".into(),
@@ -163,7 +176,7 @@ pub fn train_ensemble<B: AutodiffBackend>(
     for i in 0..config.members {
         let seed = config.seed.wrapping_add(i as u64);
         let member_config = config.clone().with_seed(seed);
-        let outcome = train::<B>(&member_config, data, device, progress)?;
+        let outcome = train_from::<B>(&member_config, data, device, progress, init)?;
         tracing::info!(
             member = i,
             seed,
@@ -211,6 +224,17 @@ pub fn train<B: AutodiffBackend>(
     device: &B::Device,
     progress: bool,
 ) -> Result<TrainOutcome<B::InnerBackend>, TrainError> {
+    train_from::<B>(config, data, device, progress, None)
+}
+
+/// [`train`] starting from an artifact's weights where `init` is given.
+pub fn train_from<B: AutodiffBackend>(
+    config: &TrainingConfig,
+    data: &TrainingData,
+    device: &B::Device,
+    progress: bool,
+    init: Option<&InitialWeights>,
+) -> Result<TrainOutcome<B::InnerBackend>, TrainError> {
     if config.batch_size == 0 || config.max_epochs == 0 {
         return Err(TrainError::Config(
             "batch_size and max_epochs must be at least 1".into(),
@@ -245,6 +269,15 @@ pub fn train<B: AutodiffBackend>(
     let mut model: RouterModel<B> = config.model.init(device);
     if model.prior_table.is_some() {
         model = model.with_prior_table(&data.category_prior_logits(), device);
+    }
+    if let Some(init) = init {
+        let names: Vec<String> = data.candidates.iter().map(|c| c.name.clone()).collect();
+        let (loaded, report) = crate::onnx::import::apply(model, init, &names, device);
+        model = loaded;
+        tracing::info!(from = %report.from, loaded = ?report.loaded, candidates_kept = report.candidates_kept, candidates_new = ?report.candidates_new, "starting from the artifact's weights");
+        for (name, why) in &report.fresh {
+            tracing::warn!(weight = %name, why = %why, "not taken from the artifact: starts fresh");
+        }
     }
     let mut adam = AdamConfig::new();
     if config.weight_decay > 0.0 {

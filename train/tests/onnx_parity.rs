@@ -240,3 +240,53 @@ fn an_ensemble_exports_the_mean_of_its_members() {
     let gap = max_parity_gap(&outcome.model, &data);
     assert!(gap < 1e-4, "burn and ONNX Runtime disagree by {gap}");
 }
+
+/// Fine-tuning starts from the artifact itself: its weights read back from `router.onnx`
+/// into a fresh network give the same scores, and candidate-indexed weights follow the
+/// candidates by name when the new run lists them in another order.
+#[test]
+fn an_artifact_read_back_scores_as_it_did() {
+    let data = training_data();
+    let config = small_config(&data).with_max_epochs(2);
+    let device = Default::default();
+    let outcome = train::<Autodiff<NdArray<f32>>>(&config, &data, &device, false).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let info = ArtifactInfo {
+        name: "import-test".into(),
+        candidates: data.candidates.clone(),
+        featurizer: featurizer_config(),
+        tasks: taxonomy::TASKS.iter().map(|t| t.to_string()).collect(),
+        task_mapping: data.task_mapping.clone(),
+        labels: LabelSemantics::default(),
+        training: serde_json::json!({ "members": 1 }),
+        validation: serde_json::Value::Null,
+    };
+    write_artifact(dir.path(), &outcome.model, info).unwrap();
+
+    let init = train::onnx::import::InitialWeights::read(dir.path()).unwrap();
+    let names: Vec<String> = MODELS.iter().map(|m| m.to_string()).collect();
+    let fresh = config.model.init::<NdArray<f32>>(&device);
+    let (imported, report) = train::onnx::import::apply(fresh, &init, &names, &device);
+    assert!(report.fresh.is_empty(), "{:?}", report.fresh);
+    assert_eq!(report.candidates_kept, 3);
+    let all: Vec<&Example> = data.examples.iter().collect();
+    let before = inference::predict(&outcome.model, &all, 256, &device);
+    let after = inference::predict(&imported, &all, 256, &device);
+    let gap = before
+        .quality
+        .iter()
+        .zip(&after.quality)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(gap < 1e-5, "imported weights score differently by {gap}");
+
+    // Reversed candidate order: each candidate keeps its own bias.
+    let reversed: Vec<String> = names.iter().rev().cloned().collect();
+    let fresh = config.model.init::<NdArray<f32>>(&device);
+    let (flipped, _) = train::onnx::import::apply(fresh, &init, &reversed, &device);
+    let bias = |m: &train::model::RouterModel<NdArray<f32>>| -> Vec<f32> {
+        m.model_bias.val().into_data().iter::<f32>().collect()
+    };
+    let mut expected = bias(&imported);
+    expected.reverse();
+    assert_eq!(bias(&flipped), expected);
+}
