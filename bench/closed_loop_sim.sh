@@ -3,20 +3,16 @@
 # replay estimate say so before it is deployed? On ZeroEval GSM8K (43 models with known
 # outcomes), with a router that never saw that set:
 # 1. L = `train --exclude-datasets zeroeval_gsm` (every other permissive set).
-# 2. Logged run: L behind the gateway binary with exploration (ε 0.3 within 0.1 of the
-#    winner), objective `cost`, on the set's train-split prompts; simulated users answer
-#    with the benchmark outcome of the model that answered (simulate_traffic).
-# 3. `train ingest` → R = the same training plus `--traffic` (the ingested rows).
-# 4. `train eval --replay` of L and of R on the logged run, before R serves anything.
-# 5. R and L served greedily on the same train-split prompts (R's measured value against
-#    its replay estimate) and on the test-split prompts, which no router trained on (the
-#    gain on unseen prompts, paired).
-# Writes bench/results/closed-loop-sim-<date>.md. About 10 minutes on 2 vCPUs (two trainings).
-#
-#   bench/closed_loop_sim.sh
-# Environment: BIN (target/debug; `train` at opt-level 1 with dependencies at 2),
-# SERVE (target/release/serve if built, else $BIN/serve), EPOCHS (training default), L_DIR (an
-# already trained L, to skip step 1's training).
+# 2. Logged runs: L behind the gateway binary with exploration (ε 0.3 within 0.1 of the
+#    winner), objective `cost`, on the set's train-split prompts, in two halves A and B with
+#    separate logs; simulated users answer with the benchmark outcome of the model that
+#    answered (simulate_traffic).
+# 3. `train ingest` of half A → R = L's training data plus `--traffic` (trained afresh) and
+#    R' = `--init-from L` plus the traffic (fine-tuned).
+# 4. `train eval --replay` of L, R and R' on half B's logs (prompts none of them trained on),
+#    before R or R' serves anything.
+# 5. L, R and R' served greedily on half B's prompts (the measured values the replay
+#    estimated) and on the test split (unseen prompts).
 set -euo pipefail
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 export ROUTER_DATA_DIR
@@ -45,9 +41,10 @@ gateway() { # router port [extra toml]: stops the previous gateway, starts this 
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$2/readyz" >/dev/null && return 0; sleep 0.1; done
   cat "$WORK/$name.log" >&2; exit 1
 }
-simulate() { # port split
-  "$EX/simulate_traffic" --gateway "http://127.0.0.1:$1" --data "$ROUTER_DATA_DIR" \
-    --dataset zeroeval_gsm --split "$2" --objective cost
+simulate() { # port split [simulate_traffic args...]
+  local port=$1 split=$2; shift 2
+  "$EX/simulate_traffic" --gateway "http://127.0.0.1:$port" --data "$ROUTER_DATA_DIR" \
+    --dataset zeroeval_gsm --split "$split" --objective cost "$@"
 }
 
 t0=$(date +%s)
@@ -58,23 +55,31 @@ else
   echo "== 1. training L without zeroeval_gsm" >&2
   "$BIN/train" --data "$ROUTER_DATA_DIR" --out "$WORK/L" --exclude-datasets zeroeval_gsm "${EPOCHS_ARG[@]}" > "$WORK/train-L.txt"
 fi
-echo "== 2. logged run (exploration on)" >&2
-gateway "$WORK/L" 18690 '\n[routing.explore]\nepsilon = 0.3\nband = 0.1\n'
-LOGGED=$(simulate 18690 train)
-LOGS="$WORK/logs-L-18690"
-echo "== 3. ingest, train R with the traffic" >&2
-"$BIN/train" ingest --decisions "$LOGS" --out "$WORK/traffic/traffic.jsonl" > "$WORK/ingest.txt"
+HALF=${HALF:-420}
+echo "== 2. logged runs (exploration on): halves A and B" >&2
+EXPLORE='\n[routing.explore]\nepsilon = 0.3\nband = 0.1\n'
+gateway "$WORK/L" 18690 "$EXPLORE"
+LOGGED_A=$(simulate 18690 train --limit "$HALF")
+gateway "$WORK/L" 18696 "$EXPLORE"
+LOGGED_B=$(simulate 18696 train --offset "$HALF")
+LOGS_A="$WORK/logs-L-18690"
+LOGS_B="$WORK/logs-L-18696"
+echo "== 3. ingest A; train R (afresh) and R' (fine-tuned from L)" >&2
+"$BIN/train" ingest --decisions "$LOGS_A" --out "$WORK/traffic/traffic.jsonl" > "$WORK/ingest.txt"
 "$BIN/train" --data "$ROUTER_DATA_DIR" --out "$WORK/R" --exclude-datasets zeroeval_gsm --traffic "$WORK/traffic" "${EPOCHS_ARG[@]}" > "$WORK/train-R.txt"
-echo "== 4. replay L and R on the logged run" >&2
-"$BIN/train" eval --replay "$LOGS" --model "$WORK/L" --out "$WORK/replay-L" > /dev/null
-"$BIN/train" eval --replay "$LOGS" --model "$WORK/R" --out "$WORK/replay-R" > /dev/null
-echo "== 5. greedy runs" >&2
-gateway "$WORK/L" 18692; L_TRAIN=$(simulate 18692 train); L_TEST=$(simulate 18692 test)
-gateway "$WORK/R" 18694; R_TRAIN=$(simulate 18694 train); R_TEST=$(simulate 18694 test)
+"$BIN/train" --data "$ROUTER_DATA_DIR" --out "$WORK/Rft" --exclude-datasets zeroeval_gsm --traffic "$WORK/traffic" --init-from "$WORK/L" "${EPOCHS_ARG[@]}" > "$WORK/train-Rft.txt"
+echo "== 4. replay on B's logs" >&2
+for m in L R Rft; do
+  "$BIN/train" eval --replay "$LOGS_B" --model "$WORK/$m" --out "$WORK/replay-$m" > /dev/null
+done
+echo "== 5. greedy runs on B's prompts and on the test split" >&2
+gateway "$WORK/L" 18692; L_B=$(simulate 18692 train --offset "$HALF"); L_TEST=$(simulate 18692 test)
+gateway "$WORK/R" 18694; R_B=$(simulate 18694 train --offset "$HALF"); R_TEST=$(simulate 18694 test)
+gateway "$WORK/Rft" 18698; F_B=$(simulate 18698 train --offset "$HALF"); F_TEST=$(simulate 18698 test)
 t1=$(date +%s)
 
 row() { jq -r --arg l "$1" '"| \($l) | \(.judged) | \(.value * 1000 | round / 1000) [\(.value_ci[0] * 1000 | round / 1000), \(.value_ci[1] * 1000 | round / 1000)] | \(.mean_cost_usd * 1e6 | round / 1e6) |"' <<<"$2"; }
-est() { jq -r --arg l "$1" '.replay as $r | "| \($l) | \($r.used) | \($r.quality.dr.value * 1000 | round / 1000) [\($r.quality.dr.interval.lo * 1000 | round / 1000), \($r.quality.dr.interval.hi * 1000 | round / 1000)] (SNIPS \($r.quality.snips.value * 1000 | round / 1000)) | \($r.cost.dr.value * 1e6 | round / 1e6) | ESS \($r.effective_sample_size | round) |"' "$2"; }
+est() { jq -r --arg l "$1" 'def r3: . * 1000 | round / 1000; .replay as $r | "| \($l) | \($r.used) | \($r.quality.dr.value | r3) [\($r.quality.dr.interval.lo | r3), \($r.quality.dr.interval.hi | r3)] | \($r.quality.snips.value | r3) [\($r.quality.snips.interval.lo | r3), \($r.quality.snips.interval.hi | r3)] | \($r.cost.dr.value * 1e6 | round / 1e6) | \($r.effective_sample_size | round), \($r.support * 100 | round)% |"' "$2"; }
 mkdir -p bench/results
 OUT=bench/results/closed-loop-sim-$(date -u +%Y-%m-%d).md
 {
@@ -84,18 +89,22 @@ OUT=bench/results/closed-loop-sim-$(date -u +%Y-%m-%d).md
   echo
   echo "| run | prompts judged | value [95% CI] | mean cost |"
   echo "|---|---:|---:|---:|"
-  row "logged: L with exploration, train split" "$LOGGED"
-  row "L greedy, train split" "$L_TRAIN"
-  row "R greedy, train split" "$R_TRAIN"
-  row "L greedy, test split (unseen)" "$L_TEST"
-  row "R greedy, test split (unseen)" "$R_TEST"
+  row "logged A: L with exploration (R and R' train on it)" "$LOGGED_A"
+  row "logged B: L with exploration (replayed)" "$LOGGED_B"
+  row "L greedy, B prompts" "$L_B"
+  row "R greedy, B prompts" "$R_B"
+  row "R' greedy, B prompts" "$F_B"
+  row "L greedy, test split" "$L_TEST"
+  row "R greedy, test split" "$R_TEST"
+  row "R' greedy, test split" "$F_TEST"
   echo
-  echo "Replay estimates from the logged run (doubly robust, before the router served anything):"
+  echo "Replay estimates from logged run B (before R or R' served anything; none trained on B):"
   echo
-  echo "| router | records | value DR [95% CI] | cost DR | |"
-  echo "|---|---:|---:|---:|---|"
+  echo "| router | records | value DR [95% CI] | value SNIPS [95% CI] | cost DR | ESS, support |"
+  echo "|---|---:|---:|---:|---:|---|"
   est L "$WORK/replay-L/metrics.json"
   est R "$WORK/replay-R/metrics.json"
+  est "R'" "$WORK/replay-Rft/metrics.json"
   echo
   echo '```'
   cat "$WORK/ingest.txt"

@@ -218,6 +218,7 @@ fn main() -> anyhow::Result<()> {
     let (mut unjudged, mut failed, mut explored) = (0usize, 0usize, 0usize);
     for (i, (_, (prompt, outcome))) in outcomes
         .iter()
+        .skip(cli.offset)
         .take(cli.limit.unwrap_or(usize::MAX))
         .enumerate()
     {
