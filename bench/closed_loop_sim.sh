@@ -79,7 +79,7 @@ gateway "$WORK/Rft" 18698; F_B=$(simulate 18698 train --offset "$HALF"); F_TEST=
 t1=$(date +%s)
 
 row() { jq -r --arg l "$1" '"| \($l) | \(.judged) | \(.value * 1000 | round / 1000) [\(.value_ci[0] * 1000 | round / 1000), \(.value_ci[1] * 1000 | round / 1000)] | \(.mean_cost_usd * 1e6 | round / 1e6) |"' <<<"$2"; }
-est() { jq -r --arg l "$1" 'def r3: . * 1000 | round / 1000; .replay as $r | "| \($l) | \($r.used) | \($r.quality.dr.value | r3) [\($r.quality.dr.interval.lo | r3), \($r.quality.dr.interval.hi | r3)] | \($r.quality.snips.value | r3) [\($r.quality.snips.interval.lo | r3), \($r.quality.snips.interval.hi | r3)] | \($r.cost.dr.value * 1e6 | round / 1e6) | \($r.effective_sample_size | round), \($r.support * 100 | round)% |"' "$2"; }
+est() { jq -r --arg l "$1" 'def r3: . * 1000 | round / 1000; .replay as $r | "| \($l) | \($r.used) | \($r.quality.dr.value | r3) [\($r.quality.dr.interval.lo | r3), \($r.quality.dr.interval.hi | r3)] | \($r.quality.snips.value | r3) [\($r.quality.snips.interval.lo | r3), \($r.quality.snips.interval.hi | r3)] | \($r.cost.dr.value * 1e6 | round / 1e6) | \($r.effective_sample_size | round), \($r.support * 100 | round)%\(if (($r.warnings // []) | length) > 0 then "; **too few effective records to trust**" else "" end) |"' "$2"; }
 mkdir -p bench/results
 OUT=bench/results/closed-loop-sim-$(date -u +%Y-%m-%d).md
 {

@@ -117,7 +117,20 @@ pub struct ReplayReport {
     pub target_mix: BTreeMap<String, f64>,
     /// Bootstrap settings.
     pub bootstrap: bootstrap::Settings,
+    /// Why the estimates should not be trusted, when they should not (empty: no warning).
+    pub warnings: Vec<String>,
 }
+
+/// Below this effective sample size (or [`MIN_ESS_SHARE`] of the records) the estimates
+/// rest on too few records that the artifact and the logging policy agree on: their
+/// bootstrap intervals are then too narrow to mean anything (a handful of records all
+/// scoring 1 give `[1, 1]`).
+pub const MIN_ESS: f64 = 30.0;
+/// See [`MIN_ESS`].
+pub const MIN_ESS_SHARE: f64 = 0.05;
+/// Below this share of records whose pick the logging policy could have made, IPS cannot
+/// see part of what the artifact would do.
+pub const MIN_SUPPORT: f64 = 0.95;
 
 /// Replays `traffic` through `scorer` (the artifact's candidates `candidate_names`).
 pub fn replay(
@@ -376,6 +389,20 @@ fn summarise(
     let (sw, sw2): (f64, f64) = weights
         .iter()
         .fold((0.0, 0.0), |(a, b), w| (a + w, b + w * w));
+    let ess = if sw2 > 0.0 { sw * sw / sw2 } else { 0.0 };
+    let support = rs.iter().filter(|r| r.supported).count() as f64 / n as f64;
+    let mut warnings = Vec::new();
+    if ess < MIN_ESS.max(MIN_ESS_SHARE * n as f64) {
+        warnings.push(format!(
+            "effective sample size {ess:.0} of {n} records: the artifact picks the logged model too rarely for IPS, SNIPS or DR to be trusted, whatever their intervals say; log more traffic with more exploration (a larger `epsilon` or `band`)"
+        ));
+    }
+    if support < MIN_SUPPORT {
+        warnings.push(format!(
+            "the artifact's pick had logging probability 0 on {:.0}% of the records: IPS cannot see what it does there",
+            100.0 * (1.0 - support)
+        ));
+    }
     let mut target_mix: BTreeMap<String, f64> = BTreeMap::new();
     for r in rs {
         *target_mix.entry(r.target.clone()).or_default() += 1.0 / n as f64;
@@ -387,8 +414,8 @@ fn summarise(
         used: n,
         skipped,
         match_rate: rs.iter().filter(|r| r.matched).count() as f64 / n as f64,
-        effective_sample_size: if sw2 > 0.0 { sw * sw / sw2 } else { 0.0 },
-        support: rs.iter().filter(|r| r.supported).count() as f64 / n as f64,
+        effective_sample_size: ess,
+        support,
         explored: rs.iter().filter(|r| r.propensity < 1.0).count(),
         quality: Estimates {
             logged: est(0),
@@ -404,6 +431,7 @@ fn summarise(
         },
         target_mix,
         bootstrap: settings,
+        warnings,
     }
 }
 
@@ -469,6 +497,9 @@ pub fn render(r: &ReplayReport) -> String {
     );
     for (why, n) in &r.skipped {
         s.push_str(&format!("- skipped {n}: {why}\n"));
+    }
+    for w in &r.warnings {
+        s.push_str(&format!("\n**Warning:** {w}.\n"));
     }
     s.push_str(&format!(
         "\nEach figure with its paired bootstrap 95% interval ({} resamples).\n\n| | quality | cost per request (USD) |\n|---|---:|---:|\n",
@@ -584,6 +615,11 @@ mod tests {
         );
         close(r.cost.ips.value, 4.0 * 0.012 * 2.0 / 4.0);
         close(r.effective_sample_size, 2.0);
+        assert!(
+            r.warnings[0].contains("effective sample size 2"),
+            "four records are too few: {:?}",
+            r.warnings
+        );
         assert_eq!(r.target_mix["a"], 1.0);
         let iv = r.quality.snips.interval;
         assert!(iv.lo.unwrap() <= 0.5 && 0.5 <= iv.hi.unwrap(), "{iv:?}");
