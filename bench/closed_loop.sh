@@ -13,7 +13,8 @@
 #   DURATION=5 REPEATS=1 bench/closed_loop.sh
 #
 # Environment: DURATION (s per run, 10), CONCURRENCY (64), RATE (1000), REPEATS (3),
-# NO_BUILD=1 (skip cargo build), ROUTER_DIR (models/default).
+# NO_BUILD=1 (skip cargo build), ROUTER_DIR (models/default), AB_ORDER ("plain explore": which
+# gateway goes first in each round).
 set -euo pipefail
 
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -84,7 +85,7 @@ router_us() { # log dir → "p50 p99" of router_us over its /v1/route records
     awk '{ v[NR] = $1 } END { printf "%.1f %.1f %d", v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], NR }'
 }
 for r in $(seq "$REPEATS"); do
-  for g in plain explore; do
+  for g in ${AB_ORDER:-plain explore}; do
     url=$PLAIN; [[ $g == explore ]] && url=$EXPLORE
     echo "== fixed rate $RATE req/s, round $r/$REPEATS: exploration $g" >&2
     "$EX/bench_loadgen" --url "$url/v1/route" --rate "$RATE" --duration "$DURATION" --warmup 0 --json --label "$g" > /dev/null
