@@ -123,6 +123,7 @@ fn eval_end_to_end_on_a_generic_set() {
         datasets: None,
         bootstrap: 200,
         bootstrap_seed: 7,
+        replay: None,
     };
     eval::run(args).unwrap();
     let metrics: serde_json::Value =
@@ -261,6 +262,7 @@ fn eval_on_real_gsm8k_and_arena_bench() {
         datasets: Some(vec!["gsm8k".into(), "arena_bench".into()]),
         bootstrap: 50,
         bootstrap_seed: 7,
+        replay: None,
     };
     eval::run(args).unwrap();
     let metrics: serde_json::Value =
