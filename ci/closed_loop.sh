@@ -22,14 +22,7 @@ N=${N:-150}
 for b in serve train examples/bench_stub_upstream examples/bench_artifact examples/simulate_traffic; do
   [[ -x "$BIN/$b" ]] || { echo "missing $BIN/$b: build the workspace's targets first (cargo test --workspace --all-targets --no-run)" >&2; exit 1; }
 done
-WORK=$(mktemp -d -t arbiter-loop.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+source bench/work_dir.sh
 
 "$BIN/examples/bench_stub_upstream" --listen 127.0.0.1:18591 --latency-ms 0 --threads 1 > "$WORK/stub.log" 2>&1 &
 PIDS+=($!)

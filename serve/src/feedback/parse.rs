@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use super::record::Rating;
 use crate::error::{ApiError, truncate_echo};
+use crate::request::type_name;
 
 /// The longest `source` accepted: a label, not a text.
 pub const MAX_SOURCE_CHARS: usize = 64;
@@ -59,7 +60,7 @@ pub fn parse_feedback(body: Map<String, Value>) -> Result<FeedbackInput, ApiErro
         Some(other) => {
             return Err(bad(
                 "decision_id",
-                &format!("`decision_id` must be a string, got {}", kind(other)),
+                &format!("`decision_id` must be a string, got {}", type_name(other)),
             ));
         }
         None => {
@@ -90,7 +91,7 @@ pub fn parse_feedback(body: Map<String, Value>) -> Result<FeedbackInput, ApiErro
             None => {
                 return Err(bad(
                     "score",
-                    &format!("`score` must be a number, got {}", kind(v)),
+                    &format!("`score` must be a number, got {}", type_name(v)),
                 ));
             }
         },
@@ -123,7 +124,7 @@ pub fn parse_feedback(body: Map<String, Value>) -> Result<FeedbackInput, ApiErro
         Some(other) => {
             return Err(bad(
                 "source",
-                &format!("`source` must be a string, got {}", kind(other)),
+                &format!("`source` must be a string, got {}", type_name(other)),
             ));
         }
     };
@@ -139,7 +140,7 @@ pub fn parse_feedback(body: Map<String, Value>) -> Result<FeedbackInput, ApiErro
         Some(other) => {
             return Err(bad(
                 "comment",
-                &format!("`comment` must be a string, got {}", kind(other)),
+                &format!("`comment` must be a string, got {}", type_name(other)),
             ));
         }
     };
@@ -149,7 +150,7 @@ pub fn parse_feedback(body: Map<String, Value>) -> Result<FeedbackInput, ApiErro
         Some(other) => {
             return Err(bad(
                 "metadata",
-                &format!("`metadata` must be an object, got {}", kind(other)),
+                &format!("`metadata` must be an object, got {}", type_name(other)),
             ));
         }
     };
@@ -172,17 +173,6 @@ fn is_label(s: &str) -> bool {
 
 fn bad(param: &str, message: &str) -> ApiError {
     ApiError::bad_param(param, message)
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
