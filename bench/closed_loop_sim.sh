@@ -6,7 +6,7 @@
 # 2. Logged runs: L behind the gateway binary with exploration (ε 0.3 within 0.1 of the
 #    winner), objective `cost`, on the set's train-split prompts, in two halves A and B with
 #    separate logs; simulated users answer with the benchmark outcome of the model that
-#    answered (simulate_traffic).
+#    answered (simulate_traffic). (EPSILON and BAND change the exploration.)
 # 3. `train ingest` of half A → R = L's training data plus `--traffic` (trained afresh) and
 #    R' = `--init-from L` plus the traffic (fine-tuned).
 # 4. `train eval --replay` of L, R and R' on half B's logs (prompts none of them trained on),
@@ -56,8 +56,10 @@ else
   "$BIN/train" --data "$ROUTER_DATA_DIR" --out "$WORK/L" --exclude-datasets zeroeval_gsm "${EPOCHS_ARG[@]}" > "$WORK/train-L.txt"
 fi
 HALF=${HALF:-420}
+EPSILON=${EPSILON:-0.3}
+BAND=${BAND:-0.1}
 echo "== 2. logged runs (exploration on): halves A and B" >&2
-EXPLORE='\n[routing.explore]\nepsilon = 0.3\nband = 0.1\n'
+EXPLORE="\n[routing.explore]\nepsilon = $EPSILON\nband = $BAND\n"
 gateway "$WORK/L" 18690 "$EXPLORE"
 LOGGED_A=$(simulate 18690 train --limit "$HALF")
 gateway "$WORK/L" 18696 "$EXPLORE"
@@ -81,7 +83,7 @@ t1=$(date +%s)
 row() { jq -r --arg l "$1" '"| \($l) | \(.judged) | \(.value * 1000 | round / 1000) [\(.value_ci[0] * 1000 | round / 1000), \(.value_ci[1] * 1000 | round / 1000)] | \(.mean_cost_usd * 1e6 | round / 1e6) |"' <<<"$2"; }
 est() { jq -r --arg l "$1" 'def r3: . * 1000 | round / 1000; .replay as $r | "| \($l) | \($r.used) | \($r.quality.dr.value | r3) [\($r.quality.dr.interval.lo | r3), \($r.quality.dr.interval.hi | r3)] | \($r.quality.snips.value | r3) [\($r.quality.snips.interval.lo | r3), \($r.quality.snips.interval.hi | r3)] | \($r.cost.dr.value * 1e6 | round / 1e6) | \($r.effective_sample_size | round), \($r.support * 100 | round)%\(if (($r.warnings // []) | length) > 0 then "; **too few effective records to trust**" else "" end) |"' "$2"; }
 mkdir -p bench/results
-OUT=bench/results/closed-loop-sim-$(date -u +%Y-%m-%d).md
+OUT=bench/results/closed-loop-sim-$(date -u +%Y-%m-%d)-eps$EPSILON-band$BAND.md
 {
   echo "# Closed loop on ZeroEval GSM8K ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $((t1 - t0)) s in all)"
   echo
