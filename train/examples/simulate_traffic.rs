@@ -3,7 +3,7 @@
 //! of the model that answered (the stub upstream's text is not judged: the set's published
 //! outcome for that (prompt, model) is what a perfect judge would say). Prints one JSON
 //! object: the on-policy value (mean feedback) with a bootstrap 95% interval, the mean
-//! estimated cost, the model mix and what could not be judged.
+//! realised cost, the model mix and what could not be judged.
 //!
 //! ```text
 //! simulate_traffic --gateway http://127.0.0.1:18480 --data ../shared/data \
@@ -26,6 +26,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use datasets::split::{Split, SplitRatios, split_of};
 use serde_json::{Value, json};
+use train::eval::bootstrap;
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -74,18 +75,28 @@ struct Response {
     body: Value,
 }
 
-/// One POST with `Connection: close`.
-fn post(base: &str, path: &str, body: &Value, key: Option<&str>) -> anyhow::Result<Response> {
+/// One request with `Connection: close`; `body` makes it a JSON POST, else a GET.
+fn request(
+    base: &str,
+    path: &str,
+    body: Option<&Value>,
+    key: Option<&str>,
+) -> anyhow::Result<Response> {
     let host = base
         .strip_prefix("http://")
         .context("--gateway must be an http:// URL")?
         .trim_end_matches('/');
-    let payload = body.to_string();
     let auth = key.map_or_else(String::new, |k| format!("Authorization: Bearer {k}\r\n"));
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{payload}",
-        payload.len()
-    );
+    let request = match body {
+        Some(body) => {
+            let payload = body.to_string();
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{payload}",
+                payload.len()
+            )
+        }
+        None => format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"),
+    };
     let mut stream = TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
     stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
@@ -117,6 +128,15 @@ fn post(base: &str, path: &str, body: &Value, key: Option<&str>) -> anyhow::Resu
         headers,
         body: serde_json::from_str(&body).unwrap_or(Value::Null),
     })
+}
+
+fn post(base: &str, path: &str, body: &Value, key: Option<&str>) -> anyhow::Result<Response> {
+    request(base, path, Some(body), key)
+}
+
+/// A GET's JSON body (`/v1/models`, `/v1/decisions/{id}`).
+fn get(base: &str, path: &str, key: Option<&str>) -> anyhow::Result<Value> {
+    Ok(request(base, path, None, key)?.body)
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -301,51 +321,20 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A GET's JSON body (`/v1/models`, `/v1/decisions/{id}`).
-fn get(base: &str, path: &str, key: Option<&str>) -> anyhow::Result<Value> {
-    let host = base.trim_start_matches("http://").trim_end_matches('/');
-    let auth = key.map_or_else(String::new, |k| format!("Authorization: Bearer {k}\r\n"));
-    let mut stream = TcpStream::connect(host)?;
-    stream.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n")
-            .as_bytes(),
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text.split_once("\r\n\r\n").context("no header block")?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
-}
-
-/// 95% percentile interval of the mean over 1,000 resamples (SplitMix64, fixed seed).
+/// 95% percentile interval of the mean: the evaluation's own bootstrap (resample counts and
+/// percentile interval of `train::eval::bootstrap`, default resamples and seed).
 fn bootstrap_mean(v: &[f64]) -> (f64, f64) {
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let mut state: u64 = 0x5EED;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut means: Vec<f64> = (0..1000)
-        .map(|_| {
-            (0..v.len())
-                .map(|_| v[(next() % v.len() as u64) as usize])
-                .sum::<f64>()
-                / v.len() as f64
+    let settings = bootstrap::Settings::default();
+    let means: Vec<Option<f64>> = (0..settings.resamples)
+        .map(|b| {
+            let counts = bootstrap::resample_counts(settings.seed, "simulate", b, v.len());
+            let (sum, n) = v
+                .iter()
+                .zip(&counts)
+                .fold((0.0, 0u32), |(s, n), (x, &c)| (s + x * f64::from(c), n + c));
+            (n > 0).then(|| sum / f64::from(n))
         })
         .collect();
-    means.sort_by(f64::total_cmp);
-    (means[24], means[974])
+    let iv = bootstrap::percentile_interval(&means, bootstrap::Missing::Undefined);
+    (iv.lo.unwrap_or(f64::NAN), iv.hi.unwrap_or(f64::NAN))
 }
