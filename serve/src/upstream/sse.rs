@@ -139,11 +139,12 @@ impl SseRewriter {
             push_data(out, self.redactor.text(&payload).as_bytes());
             return;
         };
+        // Any event may echo a key, not only error events (a JSON string, a delta's
+        // content, an unknown field): every string and object key is redacted before it
+        // goes anywhere (the client, the record, the log).
+        self.redactor.json(&mut value);
         if let Value::Object(obj) = &mut value {
-            if let Some(err) = obj.get_mut("error").filter(|e| !e.is_null()) {
-                // Error events echo requests, keys included: redacted before they go
-                // anywhere (the client, the record, the log).
-                self.redactor.json(err);
+            if let Some(err) = obj.get("error").filter(|e| !e.is_null()) {
                 self.error = Some(
                     err.get("message")
                         .and_then(Value::as_str)
@@ -265,6 +266,18 @@ mod tests {
         assert!(!text.contains("sk-secret-key"), "{text}");
         assert_eq!(text.matches("[redacted]").count(), 4, "{text}");
         assert_eq!(r.error.as_deref(), Some("bad key Bearer [redacted]"));
+    }
+
+    #[test]
+    fn every_json_event_is_redacted_not_only_errors() {
+        let mut r = rewriter("m", false);
+        let out = r
+            .push(b"data: \"Bearer sk-secret-key\"\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"sk-secret-key\"}}],\"x\":[\"sk-secret-key\"]}\n\n")
+            .unwrap();
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(!text.contains("sk-secret-key"), "{text}");
+        assert_eq!(text.matches("[redacted]").count(), 3, "{text}");
+        assert_eq!(r.error, None);
     }
 
     #[test]
