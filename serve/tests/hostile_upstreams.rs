@@ -283,6 +283,8 @@ enum Place {
     StreamLaterError,
     /// A keep-alive comment and a non-JSON data line of a stream.
     StreamComment,
+    /// A 200 answer whose content repeats the key.
+    OkAnswer,
 }
 
 fn script_for(place: Place, prefix: &str, suffix: &str) -> (Vec<Step>, bool) {
@@ -309,6 +311,15 @@ fn script_for(place: Place, prefix: &str, suffix: &str) -> (Vec<Step>, bool) {
         Place::Retryable => (json_answer(500, &secret), false),
         Place::OkWithError => (
             json_answer(200, &format!(r#"{{"error":{{"message":{quoted}}}}}"#)),
+            false,
+        ),
+        Place::OkAnswer => (
+            json_answer(
+                200,
+                &format!(
+                    r#"{{"id":"c","object":"chat.completion","model":"big","choices":[{{"index":0,"message":{{"role":"assistant","content":{quoted}}},"finish_reason":"stop"}}]}}"#
+                ),
+            ),
             false,
         ),
         Place::StreamFirstError => (
@@ -351,6 +362,7 @@ fn places() -> impl Strategy<Value = Place> {
         Just(Place::StreamFirstError),
         Just(Place::StreamLaterError),
         Just(Place::StreamComment),
+        Just(Place::OkAnswer),
     ]
 }
 
@@ -359,7 +371,7 @@ fn no_key_or_upstream_address_leaks_wherever_the_upstream_puts_it() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let setup = rt.block_on(Setup::start(|c| c));
     let cases = ProptestConfig {
-        cases: 40,
+        cases: 72,
         failure_persistence: None,
         ..ProptestConfig::default()
     };
@@ -384,7 +396,7 @@ fn no_key_or_upstream_address_leaks_wherever_the_upstream_puts_it() {
                 prop_assert!(text.contains("big-backup"), "{place:?}: {text}");
                 prop_assert!(record.contains("[redacted]"), "{place:?}: {record}");
             }
-            Place::StreamLaterError | Place::StreamComment => {
+            Place::StreamLaterError | Place::StreamComment | Place::OkAnswer => {
                 prop_assert_eq!(status, 200);
                 prop_assert!(text.contains("[redacted]"), "{place:?}: {text}");
             }

@@ -265,7 +265,10 @@ async fn attempt(
         ));
     }
     obj.insert("model".into(), Value::String(provider.model.clone()));
-    let usage = obj.get("usage").and_then(Usage::from_json);
+    // An answer may echo a key as well (a model repeating its prompt's headers, an
+    // unknown field): the same rule as for streamed events.
+    provider.redactor.json(&mut value);
+    let usage = value.get("usage").and_then(Usage::from_json);
     Ok(Answer::Json {
         provider: Arc::clone(provider),
         body: value,
