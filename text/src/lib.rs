@@ -10,6 +10,7 @@
 
 pub mod cost;
 pub mod tokens;
+pub mod wordpiece;
 
 /// Stable identifier of a prompt: xxh3-64 of its UTF-8 bytes as 16 lowercase hex digits.
 ///

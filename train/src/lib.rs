@@ -2,6 +2,8 @@
 //!
 //! - [`model`]: the burn network (embedding bag → MLP → quality, category and task heads; the
 //!   predicted-category prior added to the quality logits).
+//! - [`encoder`]: the pre-trained sentence encoder and its distillation into the static
+//!   token table of the semantic featurizer.
 //! - [`data`]: canonical outcome table → labelled, featurized examples → burn batches.
 //! - [`holdout`]: `--hold-out-labels MODEL@DATASET`, labels kept from training for the
 //!   cross-dataset check.
@@ -21,6 +23,7 @@
 //! - [`traffic`]: the gateway's logs as training rows (`train ingest`) and as off-policy
 //!   estimates of another router's value (`train eval --replay`).
 pub mod data;
+pub mod encoder;
 pub mod eval;
 pub mod holdout;
 pub mod inference;
