@@ -20,6 +20,10 @@ use std::borrow::Borrow;
 use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::semantic::{SemanticConfig, SemanticError, StaticEmbedder};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// How prompts become features; stored in the artifact manifest so that serving featurizes
@@ -38,11 +42,31 @@ impl Default for FeaturizerConfig {
 }
 
 impl FeaturizerConfig {
-    /// Number of dense features per prompt (the width of the `dense` input).
+    /// Number of dense features per prompt (the width of the `dense` input): the
+    /// [`DenseFeature`]s, then the semantic vector's values when there is one.
     pub fn dense_dim(&self) -> usize {
         match self {
-            FeaturizerConfig::HashedNgrams(c) => c.dense.len(),
+            FeaturizerConfig::HashedNgrams(c) => {
+                c.dense.len() + c.semantic.as_ref().map_or(0, |s| s.dim)
+            }
         }
+    }
+
+    /// The semantic featurizer's settings, when the router has one.
+    pub fn semantic(&self) -> Option<&SemanticConfig> {
+        match self {
+            FeaturizerConfig::HashedNgrams(c) => c.semantic.as_ref(),
+        }
+    }
+
+    /// The featurizer kinds this configuration uses, for people and reports: always the
+    /// hashed n-grams and the dense text statistics, plus the static semantic table.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds = vec!["hashed_ngrams", "dense_stats"];
+        if self.semantic().is_some() {
+            kinds.push("static_semantic");
+        }
+        kinds
     }
 
     /// Size of the hashed id space (ids are `1..buckets`); the embedding table needs this many rows.
@@ -95,6 +119,10 @@ pub struct HashedNgramsConfig {
     pub seed: u64,
     /// Dense features, in input order. Default: all of [`DenseFeature::ALL`].
     pub dense: Vec<DenseFeature>,
+    /// The distilled sentence encoder's prompt vector ([`crate::semantic`]), appended to
+    /// the dense features; none by default (a router trained with `--semantic`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semantic: Option<SemanticConfig>,
 }
 
 impl Default for HashedNgramsConfig {
@@ -108,6 +136,7 @@ impl Default for HashedNgramsConfig {
             collapse_digits: true,
             seed: 0,
             dense: DenseFeature::ALL.to_vec(),
+            semantic: None,
         }
     }
 }
@@ -266,6 +295,8 @@ impl FeatureBatch {
 pub struct Featurizer {
     config: FeaturizerConfig,
     params: HashedNgramsConfig,
+    /// The loaded table when the configuration has a semantic part ([`Featurizer::load`]).
+    semantic: Option<Arc<StaticEmbedder>>,
 }
 
 // Seeds that keep the n-gram families in separate hash spaces (a word `cat` and the
@@ -280,7 +311,28 @@ impl Featurizer {
         let FeaturizerConfig::HashedNgrams(mut params) = config.clone();
         params.buckets = params.buckets.max(2);
         params.max_features = params.max_features.max(1);
-        Featurizer { config, params }
+        Featurizer {
+            config,
+            params,
+            semantic: None,
+        }
+    }
+
+    /// A featurizer for `config` with its semantic table loaded from `dir` (an artifact
+    /// directory) when the configuration has one. A featurizer built by [`Featurizer::new`]
+    /// from such a configuration emits zeros for the semantic values.
+    pub fn load(config: FeaturizerConfig, dir: &Path) -> Result<Featurizer, SemanticError> {
+        let semantic = match config.semantic() {
+            Some(s) => Some(Arc::new(StaticEmbedder::load(dir, s)?)),
+            None => None,
+        };
+        Ok(Featurizer::new(config).with_semantic(semantic))
+    }
+
+    /// This featurizer with a semantic table already loaded (shared, not copied).
+    pub fn with_semantic(mut self, semantic: Option<Arc<StaticEmbedder>>) -> Featurizer {
+        self.semantic = semantic;
+        self
     }
 
     /// The configuration this featurizer was built from.
@@ -288,9 +340,9 @@ impl Featurizer {
         &self.config
     }
 
-    /// Number of dense features per prompt.
+    /// Number of dense features per prompt, the semantic values included.
     pub fn dense_dim(&self) -> usize {
-        self.params.dense.len()
+        self.config.dense_dim()
     }
 
     /// Features of one prompt.
@@ -305,8 +357,13 @@ impl Featurizer {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             self.sparse_into(text, &mut scratch, out);
+            self.dense_into(text, &mut out.dense);
+            if let Some(semantic) = &self.semantic {
+                semantic.embed_into(text, &mut scratch.pieces, &mut out.dense);
+            } else if let Some(s) = &self.params.semantic {
+                out.dense.resize(out.dense.len() + s.dim, 0.0);
+            }
         });
-        self.dense_into(text, &mut out.dense);
     }
 
     /// Features of several prompts, padded into one batch.
@@ -328,6 +385,7 @@ impl Featurizer {
             table,
             marked,
             offsets,
+            ..
         } = scratch;
 
         // Word n-grams: tokens are separated by exactly one space in `norm`, so an n-gram
@@ -429,6 +487,8 @@ struct Scratch {
     marked: Vec<u8>,
     /// Char boundaries in `marked`.
     offsets: Vec<u32>,
+    /// Word-piece ids of the semantic part.
+    pieces: Vec<u32>,
 }
 
 impl Scratch {

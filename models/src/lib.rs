@@ -34,6 +34,7 @@ pub mod policy;
 pub mod routing;
 pub mod runtime;
 pub mod scorer;
+pub mod semantic;
 pub mod taxonomy;
 
 pub use artifact::{Artifact, ArtifactError};

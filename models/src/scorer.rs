@@ -69,6 +69,9 @@ pub enum ScorerError {
     Load { path: PathBuf, message: String },
     #[error("{path} does not match manifest.json: {message}")]
     Mismatch { path: PathBuf, message: String },
+    /// The semantic featurizer's table or vocabulary (named in the manifest) is unusable.
+    #[error("router artifact: {0}")]
+    Semantic(#[from] crate::semantic::SemanticError),
     #[error("invalid scorer input: {0}")]
     Input(String),
     #[error("ONNX inference failed: {0}")]
@@ -140,7 +143,7 @@ impl OnnxScorer {
             path: path.clone(),
             source,
         })?;
-        let featurizer = Featurizer::new(artifact.manifest.featurizer.clone());
+        let featurizer = Featurizer::load(artifact.manifest.featurizer.clone(), &artifact.dir)?;
         let scorer = OnnxScorer {
             featurizer,
             options,
