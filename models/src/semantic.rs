@@ -120,8 +120,8 @@ impl StaticEmbedder {
             path: table_path.clone(),
             message,
         };
-        let tensors = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| format(e.to_string()))?;
+        let tensors =
+            safetensors::SafeTensors::deserialize(&bytes).map_err(|e| format(e.to_string()))?;
         let embeddings = tensors
             .tensor(EMBEDDINGS)
             .map_err(|e| format(format!("tensor `{EMBEDDINGS}`: {e}")))?;
@@ -197,6 +197,43 @@ impl StaticEmbedder {
     }
 }
 
+/// The manifest entry for a table written by [`write_table`] in `dir` (as
+/// `table_file`, next to `vocab_file`): its width, sha256 and recorded source.
+pub fn describe(
+    dir: &Path,
+    table_file: &str,
+    vocab_file: &str,
+) -> Result<SemanticConfig, SemanticError> {
+    let path = dir.join(table_file);
+    let bytes = read(&path)?;
+    let format = |message: String| SemanticError::Format {
+        path: path.clone(),
+        message,
+    };
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| format(e.to_string()))?;
+    let dim = header
+        .tensors()
+        .get(EMBEDDINGS)
+        .and_then(|info| info.shape.get(1).copied())
+        .ok_or_else(|| format(format!("no 2-D `{EMBEDDINGS}` tensor")))?;
+    let source = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("source").cloned())
+        .unwrap_or_else(|| "unknown".into());
+    let config = SemanticConfig {
+        table: table_file.into(),
+        vocab: vocab_file.into(),
+        dim,
+        table_sha256: sha256_hex(&bytes),
+        source,
+    };
+    // Load once: the vocabulary and the shapes must agree before a router is built on it.
+    StaticEmbedder::load(dir, &config)?;
+    Ok(config)
+}
+
 /// Writes a table (`rows`: `[vocab, dim]`, row-major f32) as the int8 file
 /// [`StaticEmbedder::load`] reads, with one scale per row (its largest magnitude / 127);
 /// returns the file's sha256.
@@ -229,13 +266,12 @@ pub fn write_table(
     let embeddings =
         safetensors::tensor::TensorView::new(safetensors::Dtype::I8, vec![vocab, dim], &quantized)
             .map_err(format)?;
-    let scales = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![vocab], &scales)
-        .map_err(format)?;
-    let bytes = safetensors::serialize(
-        [(EMBEDDINGS, embeddings), (SCALES, scales)],
-        Some(metadata),
-    )
-    .map_err(format)?;
+    let scales =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![vocab], &scales)
+            .map_err(format)?;
+    let bytes =
+        safetensors::serialize([(EMBEDDINGS, embeddings), (SCALES, scales)], Some(metadata))
+            .map_err(format)?;
     std::fs::write(path, &bytes).map_err(io)?;
     Ok(sha256_hex(&bytes))
 }
@@ -259,7 +295,11 @@ mod tests {
     use super::*;
 
     fn write_fixture(dir: &Path) -> SemanticConfig {
-        std::fs::write(dir.join("vocab.txt"), "[PAD]\n[UNK]\n[CLS]\n[SEP]\ncat\ndog\n").unwrap();
+        std::fs::write(
+            dir.join("vocab.txt"),
+            "[PAD]\n[UNK]\n[CLS]\n[SEP]\ncat\ndog\n",
+        )
+        .unwrap();
         // cat = (1, 0), dog = (0, 2): unit sums are easy to check.
         let rows = [0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 2.0];
         let sha = write_table(&dir.join("t.safetensors"), &rows, 2, Default::default()).unwrap();
@@ -281,7 +321,10 @@ mod tests {
         e.embed_into("Cat dog", &mut ids, &mut out);
         let s = 1.0 / 5f32.sqrt();
         assert_eq!(out.len(), 3, "appended after what was there");
-        assert!((out[1] - s).abs() < 1e-2 && (out[2] - 2.0 * s).abs() < 1e-2, "{out:?}");
+        assert!(
+            (out[1] - s).abs() < 1e-2 && (out[2] - 2.0 * s).abs() < 1e-2,
+            "{out:?}"
+        );
         out.clear();
         e.embed_into("", &mut ids, &mut out);
         assert_eq!(out, vec![0.0, 0.0]);
@@ -292,16 +335,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = write_fixture(dir.path());
         config.table_sha256 = "00".into();
-        let err = StaticEmbedder::load(dir.path(), &config).unwrap_err().to_string();
-        assert!(err.contains("t.safetensors") && err.contains("table_sha256"), "{err}");
+        let err = StaticEmbedder::load(dir.path(), &config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.safetensors") && err.contains("table_sha256"),
+            "{err}"
+        );
         let mut config = write_fixture(dir.path());
         config.dim = 3;
-        let err = StaticEmbedder::load(dir.path(), &config).unwrap_err().to_string();
+        let err = StaticEmbedder::load(dir.path(), &config)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected I8 [6, 3]"), "{err}");
         std::fs::write(dir.path().join("vocab.txt"), "[UNK]\n[CLS]\n[SEP]\n").unwrap();
         let config = write_fixture(dir.path());
         std::fs::write(dir.path().join("vocab.txt"), "[UNK]\n[CLS]\n[SEP]\n").unwrap();
-        let err = StaticEmbedder::load(dir.path(), &config).unwrap_err().to_string();
+        let err = StaticEmbedder::load(dir.path(), &config)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("vocab"), "{err}");
     }
 }

@@ -22,6 +22,9 @@ enum Command {
     Eval(train::eval::EvalArgs),
     /// The gateway's decision records and feedback as training rows (generic long format).
     Ingest(train::traffic::ingest::IngestArgs),
+    /// Distil the sentence encoder (all-MiniLM-L6-v2) into the static token table that
+    /// `train --semantic DIR` builds into a router.
+    Distill(train::encoder::distill::DistillArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +41,21 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Ingest(args)) => {
             let report = train::traffic::ingest::run(&args)?;
             print!("{}", train::traffic::ingest::render(&report, &args));
+            Ok(())
+        }
+        Some(Command::Distill(args)) => {
+            let started = std::time::Instant::now();
+            let w = train::encoder::run(&args)?;
+            println!(
+                "wrote {} ({} dims, sha256 {}) and {} in {:.0} s; the kept components explain {:.1}% of the token vectors' variance; frequencies from {} train-split tokens",
+                w.table.display(),
+                w.config.dim,
+                w.sha256,
+                args.out.join(train::encoder::distill::VOCAB_FILE).display(),
+                started.elapsed().as_secs_f64(),
+                100.0 * w.explained_variance,
+                w.corpus_tokens
+            );
             Ok(())
         }
         None => {

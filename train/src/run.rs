@@ -46,6 +46,8 @@ pub enum DeviceChoice {
     Wgpu,
 }
 
+use crate::encoder::distill::{TABLE_FILE as SEMANTIC_TABLE, VOCAB_FILE as SEMANTIC_VOCAB};
+
 /// Arguments of `train` (no subcommand).
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
@@ -71,6 +73,11 @@ pub struct TrainArgs {
     /// writes: generic long format files; every set in them is used). Repeatable.
     #[arg(long)]
     pub traffic: Vec<PathBuf>,
+    /// Add the semantic featurizer: the static token table `train distill --out DIR` wrote
+    /// (`semantic.safetensors` + `vocab.txt`), copied into the artifact; its prompt vector is
+    /// appended to the dense features.
+    #[arg(long)]
+    pub semantic: Option<PathBuf>,
     /// Hold one model's labels on one dataset out of training (`MODEL@DATASET`,
     /// comma-separated or repeated), keeping its labels elsewhere: `train eval` then reports
     /// the router's mean predicted quality for that model on that dataset against the real
@@ -507,11 +514,19 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
             args.category_temperature
         );
     }
-    let featurizer_config = args.featurizer_config();
+    let mut featurizer_config = args.featurizer_config();
     featurizer_config
         .validate()
         .map_err(|m| anyhow::anyhow!("invalid featurizer settings: {m}"))?;
-    let featurizer = Featurizer::new(featurizer_config.clone());
+    let semantic_dir = args.semantic.clone().unwrap_or_default();
+    if args.semantic.is_some() {
+        let FeaturizerConfig::HashedNgrams(c) = &mut featurizer_config;
+        c.semantic = Some(
+            models::semantic::describe(&semantic_dir, SEMANTIC_TABLE, SEMANTIC_VOCAB)
+                .with_context(|| format!("--semantic {}", semantic_dir.display()))?,
+        );
+    }
+    let featurizer = Featurizer::load(featurizer_config.clone(), &semantic_dir)?;
     let ratios = SplitRatios::default();
     let (data_dir, wanted, data) = training_data(args, &featurizer)?;
     if data.skipped.total() > 0 {
@@ -573,6 +588,15 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
     };
     let artifact = write_artifact(&args.out, &outcome.model, info)
         .with_context(|| format!("writing the router artifact to {}", args.out.display()))?;
+    if args.semantic.is_some() {
+        for file in [SEMANTIC_TABLE, SEMANTIC_VOCAB] {
+            let (from, to) = (semantic_dir.join(file), args.out.join(file));
+            if from != to {
+                std::fs::copy(&from, &to)
+                    .with_context(|| format!("copying {} into the artifact", from.display()))?;
+            }
+        }
+    }
     Ok(RunSummary {
         data_dir,
         epochs_run: outcome.members.iter().map(|m| m.history.len()).sum(),
