@@ -114,10 +114,13 @@ fn featurizer_config() -> FeaturizerConfig {
 }
 
 fn training_data() -> TrainingData {
-    let featurizer = Featurizer::new(featurizer_config());
+    training_data_with(&Featurizer::new(featurizer_config()))
+}
+
+fn training_data_with(featurizer: &Featurizer) -> TrainingData {
     let data = data::build(
         &synthetic_table().unwrap(),
-        &featurizer,
+        featurizer,
         &PriceTable::empty(),
         &SplitRatios::default(),
     )
@@ -128,21 +131,20 @@ fn training_data() -> TrainingData {
 }
 
 fn small_config(data: &TrainingData) -> TrainingConfig {
-    let model_config = ModelConfig::new(
-        1 << 12,
-        Featurizer::new(featurizer_config()).dense_dim(),
-        MODELS.len(),
-        taxonomy::TASKS.len(),
-    )
-    .with_embed_dim(16)
-    .with_hidden(32)
-    .with_factor_dim(8)
-    .with_n_categories(data.category_classes.len())
-    // The exported graph adds the per-prompt difficulty and the predicted-category prior
-    // (category softmax at a temperature · prior table) as burn does.
-    .with_difficulty(true)
-    .with_category_prior(true)
-    .with_category_temperature(1.5);
+    small_config_with(data, featurizer_config().dense_dim())
+}
+
+fn small_config_with(data: &TrainingData, dense_dim: usize) -> TrainingConfig {
+    let model_config = ModelConfig::new(1 << 12, dense_dim, MODELS.len(), taxonomy::TASKS.len())
+        .with_embed_dim(16)
+        .with_hidden(32)
+        .with_factor_dim(8)
+        .with_n_categories(data.category_classes.len())
+        // The exported graph adds the per-prompt difficulty and the predicted-category prior
+        // (category softmax at a temperature · prior table) as burn does.
+        .with_difficulty(true)
+        .with_category_prior(true)
+        .with_category_temperature(1.5);
     TrainingConfig::new(model_config)
         .with_max_epochs(3)
         .with_batch_size(64)
@@ -154,11 +156,27 @@ fn small_config(data: &TrainingData) -> TrainingConfig {
 /// Exports `model`, scores every prompt with burn and with ONNX Runtime (the serving scorer,
 /// which featurizes the raw text itself), and returns the largest absolute difference.
 fn max_parity_gap<M: Members<NdArray<f32>>>(model: &M, data: &TrainingData) -> f32 {
+    max_parity_gap_with(model, data, featurizer_config(), None)
+}
+
+/// As [`max_parity_gap`], for a featurizer whose semantic table lies in `semantic_dir`
+/// (copied into the artifact, as `train --semantic` does).
+fn max_parity_gap_with<M: Members<NdArray<f32>>>(
+    model: &M,
+    data: &TrainingData,
+    featurizer: FeaturizerConfig,
+    semantic_dir: Option<&std::path::Path>,
+) -> f32 {
     let dir = tempfile::tempdir().unwrap();
+    if let (Some(from), Some(s)) = (semantic_dir, featurizer.semantic()) {
+        for file in [&s.table, &s.vocab] {
+            std::fs::copy(from.join(file), dir.path().join(file)).unwrap();
+        }
+    }
     let info = ArtifactInfo {
         name: "parity-test".into(),
         candidates: data.candidates.clone(),
-        featurizer: featurizer_config(),
+        featurizer,
         tasks: taxonomy::TASKS.iter().map(|t| t.to_string()).collect(),
         task_mapping: data.task_mapping.clone(),
         labels: LabelSemantics::default(),
@@ -219,6 +237,56 @@ fn burn_and_onnx_runtime_scores_agree() {
     let table = outcome.model.prior_table.as_ref().unwrap().val();
     assert_eq!(table.dims(), [data.category_classes.len(), MODELS.len()]);
     let gap = max_parity_gap(&outcome.model, &data);
+    assert!(gap < 1e-4, "burn and ONNX Runtime disagree by {gap}");
+}
+
+/// A router with the semantic featurizer: the table's prompt vector is part of the dense
+/// input, and the scorer (which loads the table from the artifact) gives burn's scores.
+#[test]
+fn a_router_with_a_semantic_table_scores_alike_in_burn_and_onnx_runtime() {
+    let table_dir = tempfile::tempdir().unwrap();
+    let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+        .map(String::from)
+        .to_vec();
+    for w in "solve for x show the steps about write a python function that returns sum of list use loop what is capital apple river engine planet violin harbor canyon lantern . : + = ` ( ) { } ; ?".split(' ') {
+        vocab.push(w.to_string());
+    }
+    std::fs::write(table_dir.path().join("vocab.txt"), vocab.join("\n")).unwrap();
+    const DIM: usize = 8;
+    let rows: Vec<f32> = (0..vocab.len() * DIM)
+        .map(|i| noise(i, 7) as f32 - 0.5)
+        .collect();
+    models::semantic::write_table(
+        &table_dir.path().join("semantic.safetensors"),
+        &rows,
+        DIM,
+        Default::default(),
+    )
+    .unwrap();
+    let semantic =
+        models::semantic::describe(table_dir.path(), "semantic.safetensors", "vocab.txt").unwrap();
+    let FeaturizerConfig::HashedNgrams(mut c) = featurizer_config();
+    c.semantic = Some(semantic);
+    let config = FeaturizerConfig::HashedNgrams(c);
+    assert_eq!(config.dense_dim(), featurizer_config().dense_dim() + DIM);
+    assert_eq!(
+        config.kinds(),
+        ["hashed_ngrams", "dense_stats", "static_semantic"]
+    );
+    let featurizer = Featurizer::load(config.clone(), table_dir.path()).unwrap();
+    let x = featurizer.featurize("Solve for x: the apple river.");
+    let tail = &x.dense[x.dense.len() - DIM..];
+    let norm: f32 = tail.iter().map(|v| v * v).sum::<f32>().sqrt();
+    assert!(
+        (norm - 1.0).abs() < 1e-4,
+        "the semantic part is unit length: {tail:?}"
+    );
+
+    let data = training_data_with(&featurizer);
+    let train_config = small_config_with(&data, config.dense_dim()).with_max_epochs(2);
+    let device = Default::default();
+    let outcome = train::<Autodiff<NdArray<f32>>>(&train_config, &data, &device, false).unwrap();
+    let gap = max_parity_gap_with(&outcome.model, &data, config, Some(table_dir.path()));
     assert!(gap < 1e-4, "burn and ONNX Runtime disagree by {gap}");
 }
 
