@@ -18,6 +18,10 @@ use text::wordpiece::WordPiece;
 /// has `max_features` for the same reason); the opening of a prompt says what it is about.
 pub const MAX_TOKENS: usize = 512;
 
+/// Bytes of a prompt tokenized: more than [`MAX_TOKENS`] word pieces need (about four
+/// bytes each in English), so a 1 MB prompt costs what an 8 KB one does.
+const MAX_BYTES: usize = 8 * 1024;
+
 /// The semantic featurizer's entry in the manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,7 +177,11 @@ impl StaticEmbedder {
     /// [`MAX_TOKENS`] word pieces (all zeros when it has none).
     pub fn embed_into(&self, text: &str, ids: &mut Vec<u32>, out: &mut Vec<f32>) {
         ids.clear();
-        self.tokenizer.encode_into(text, ids);
+        let mut cut = text.len().min(MAX_BYTES);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.tokenizer.encode_into(&text[..cut], ids);
         ids.truncate(MAX_TOKENS);
         let start = out.len();
         out.resize(start + self.dim, 0.0);

@@ -7,6 +7,7 @@
 //! `train/tests/encoder.rs` checks it against the Python `tokenizers` package's ids.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use unicode_categories::UnicodeCategories;
 use unicode_normalization::UnicodeNormalization;
@@ -34,10 +35,37 @@ pub enum VocabError {
     },
 }
 
+/// FNV-1a: the vocabulary is fixed and its keys are a few bytes long, where SipHash's
+/// setup dominates a lookup (a 500-character prompt makes hundreds of lookups).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Vocab = HashMap<String, u32, BuildHasherDefault<Fnv>>;
+
 /// A WordPiece vocabulary and the uncased BERT rules that split text before it.
 #[derive(Clone, Debug)]
 pub struct WordPiece {
-    ids: HashMap<String, u32>,
+    ids: Vocab,
+    /// Longest token in bytes (`##` included): no longer piece is looked up.
+    longest: usize,
     unk: u32,
     cls: u32,
     sep: u32,
@@ -50,11 +78,13 @@ impl WordPiece {
     where
         I: IntoIterator<Item = &'a str>,
     {
-        let mut ids = HashMap::new();
+        let mut ids = Vocab::default();
         let mut len = 0;
+        let mut longest = 0;
         for (i, token) in lines.into_iter().enumerate() {
             let token = token.strip_suffix('\r').unwrap_or(token);
             let id = u32::try_from(i).unwrap_or(u32::MAX);
+            longest = longest.max(token.len());
             if let Some(first) = ids.insert(token.to_string(), id) {
                 return Err(VocabError::Duplicate {
                     token: token.to_string(),
@@ -74,6 +104,7 @@ impl WordPiece {
             cls: special("[CLS]")?,
             sep: special("[SEP]")?,
             ids,
+            longest,
             len,
         })
     }
@@ -111,7 +142,7 @@ impl WordPiece {
     /// The ids of `text`'s word pieces, without `[CLS]` and `[SEP]`, appended to `out`.
     pub fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
         let normalized = normalize(text);
-        let mut piece = String::new();
+        let mut piece = String::with_capacity(self.longest + 4);
         for word in pre_tokenize(&normalized) {
             self.word_pieces(word, &mut piece, out);
         }
@@ -134,15 +165,25 @@ impl WordPiece {
         let start_len = out.len();
         let mut start = 0;
         while start < word.len() {
-            let mut end = word.len();
+            let prefix = if start > 0 { CONTINUATION.len() } else { 0 };
+            // No vocabulary token is longer than `longest`: start there, on a char boundary.
+            let mut end = word
+                .len()
+                .min(start + self.longest.saturating_sub(prefix).max(1));
+            while !word.is_char_boundary(end) {
+                end -= 1;
+            }
             let mut found = None;
             while start < end {
-                piece.clear();
-                if start > 0 {
+                let id = if start == 0 {
+                    self.ids.get(&word[..end])
+                } else {
+                    piece.clear();
                     piece.push_str(CONTINUATION);
-                }
-                piece.push_str(&word[start..end]);
-                if let Some(&id) = self.ids.get(piece.as_str()) {
+                    piece.push_str(&word[start..end]);
+                    self.ids.get(piece.as_str())
+                };
+                if let Some(&id) = id {
                     found = Some(id);
                     break;
                 }
@@ -169,6 +210,17 @@ impl WordPiece {
 
 /// `BertNormalizer` (clean text, pad CJK ideographs, strip accents, lowercase).
 fn normalize(text: &str) -> String {
+    if text.is_ascii() {
+        // No accents, ideographs or Unicode spaces: only controls and case to handle.
+        return text
+            .bytes()
+            .filter_map(|b| match b {
+                b'\t' | b'\n' | b'\r' => Some(' '),
+                0..=0x1f | 0x7f => None,
+                _ => Some(char::from(b.to_ascii_lowercase())),
+            })
+            .collect();
+    }
     let mut cleaned = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         if c == '\0' || c == '\u{fffd}' || is_control(c) {
@@ -219,11 +271,19 @@ fn is_whitespace(c: char) -> bool {
 }
 
 fn is_control(c: char) -> bool {
-    !matches!(c, '\t' | '\n' | '\r') && c.is_other()
+    if c.is_ascii() {
+        return c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r');
+    }
+    c.is_other()
 }
 
 fn is_punctuation(c: char) -> bool {
-    c.is_ascii_punctuation() || c.is_punctuation()
+    // The Unicode table is a binary search: ASCII (nearly every character) skips it.
+    if c.is_ascii() {
+        c.is_ascii_punctuation()
+    } else {
+        c.is_punctuation()
+    }
 }
 
 fn is_chinese_char(c: char) -> bool {

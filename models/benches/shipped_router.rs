@@ -1,0 +1,52 @@
+//! Scoring one prompt with a trained router artifact (by default the shipped
+//! `models/default`), through `models::OnnxScorer`, the scorer `serve` uses: what the
+//! network's own graph (embedding size, heads, the predicted-category prior, a semantic
+//! table) costs per request. The `scorer` bench measures the same calls on a fixed
+//! synthetic MLP.
+//!
+//! Run: `cargo bench -p models --bench shipped_router`; `ARBITER_BENCH_ROUTER=DIR` benches
+//! another artifact directory, and `ARBITER_BENCH_ROUTER_B=DIR` a second one in the same
+//! process (`shipped_b/…`), for an A/B of two routers under the same load.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark fails loudly
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use models::{OnnxScorer, Scorer};
+
+// `prompt_500()`: the same prompt as the scorer bench.
+include!("common/prompt_500.rs");
+
+fn bench_router(c: &mut Criterion, group: &str, dir: &PathBuf) {
+    let scorer = OnnxScorer::load(dir)
+        .unwrap_or_else(|e| panic!("loading the router in {}: {e}", dir.display()));
+    let prompt = prompt_500();
+    let features = scorer.featurizer().featurize_batch(&[prompt.as_str()]);
+    c.bench_function(&format!("{group}/featurize/500_chars"), |b| {
+        b.iter(|| {
+            scorer
+                .featurizer()
+                .featurize_batch(black_box(&[prompt.as_str()]))
+        })
+    });
+    c.bench_function(&format!("{group}/onnx_only/500_chars"), |b| {
+        b.iter(|| scorer.score_features(black_box(&features)).unwrap())
+    });
+    c.bench_function(&format!("{group}/featurize_and_onnx/500_chars"), |b| {
+        b.iter(|| scorer.score(black_box(&prompt)).unwrap())
+    });
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = std::env::var_os("ARBITER_BENCH_ROUTER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/default")));
+    bench_router(c, "shipped", &dir);
+    if let Some(other) = std::env::var_os("ARBITER_BENCH_ROUTER_B") {
+        bench_router(c, "shipped_b", &PathBuf::from(other));
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
