@@ -24,6 +24,7 @@ pub mod calibration;
 pub mod metrics;
 pub mod pipeline;
 pub mod plot;
+pub mod pool;
 pub mod report;
 pub mod sweep;
 pub mod table;
@@ -136,6 +137,27 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
     }
     let mut tables = table::tables_from_frame(&loaded.frame)?;
+    // The scorer's own featurizer (built from the manifest): the features the router
+    // sees are exactly the ones serve computes, and kNN uses the same vectors.
+    let featurizer = scorer.featurizer().clone();
+    // Built before `--datasets` narrows the tables: the baselines of a dataset the router
+    // was not trained on are fitted on the router's training datasets.
+    let trained_on = pool::trained_datasets(&artifact.manifest.training);
+    let evaluated = |t: &table::EvalTable| {
+        args.datasets
+            .as_ref()
+            .is_none_or(|only| only.contains(&t.dataset))
+    };
+    let pool = if tables
+        .iter()
+        .any(|t| evaluated(t) && !trained_on.contains(&t.dataset))
+    {
+        pool::TrainingPool::build(&tables, &trained_on, &ratios, &|text| {
+            pipeline::to_sparse(&featurizer.featurize(text))
+        })
+    } else {
+        None
+    };
     if let Some(only) = &args.datasets {
         let present: Vec<&str> = tables.iter().map(|t| t.dataset.as_str()).collect();
         let missing: Vec<&String> = only
@@ -161,13 +183,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
     }
     run_notes.push(format!(
-        "split ratios train/validation/test {}/{}/{} ({ratio_source}); baselines fitted on the train split",
+        "split ratios train/validation/test {}/{}/{} ({ratio_source}); baselines fitted on the train split \
+         (of the router's training datasets for a dataset it was not trained on)",
         ratios.train, ratios.validation, ratios.test
     ));
 
-    // The scorer's own featurizer (built from the manifest): the features the router
-    // sees are exactly the ones serve computes, and kNN uses the same vectors.
-    let featurizer = scorer.featurizer().clone();
     let catalog = Catalog::from_manifest(&artifact.manifest);
     let ctx = pipeline::RunContext {
         args: &args,
@@ -181,6 +201,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             resamples: args.bootstrap,
             seed: args.bootstrap_seed,
         },
+        trained_on: &trained_on,
+        pool: pool.as_ref(),
     };
     let mut results = Vec::new();
     let mut decisions = Vec::new();

@@ -17,6 +17,7 @@ use super::metrics::{
     self, CostQuality, MultiSummary, lambda_grid, pair_curve, random_pair_summary, summarize_multi,
     summarize_pair,
 };
+use super::pool::TrainingPool;
 use super::report::{DatasetResult, DecisionMix, MultiView, PairView, SweepCurve};
 use super::sweep::{self, CostView, PromptCandidates};
 use super::table::EvalTable;
@@ -57,6 +58,10 @@ pub struct RunContext<'a> {
     pub candidates: &'a [String],
     /// Bootstrap settings (`--bootstrap`, `--bootstrap-seed`).
     pub bootstrap: bootstrap::Settings,
+    /// The datasets the router was trained on (`training.datasets` of its manifest).
+    pub trained_on: &'a [String],
+    /// Their train splits, for the baselines of an evaluated dataset not among them.
+    pub pool: Option<&'a TrainingPool>,
 }
 
 /// Split ratios recorded by training (an object `{train, validation, test}` under
@@ -116,7 +121,7 @@ fn bar(len: usize, what: &str) -> ProgressBar {
     pb
 }
 
-fn to_sparse(f: &Features) -> SparseVec {
+pub(super) fn to_sparse(f: &Features) -> SparseVec {
     let mut v = SparseVec::default();
     for (&id, &w) in f.ids.iter().zip(&f.weights) {
         if id > 0 && w != 0.0 {
@@ -263,13 +268,29 @@ pub fn evaluate_dataset(
         ctx.bootstrap,
     );
     let oracle: Predictions = eval.iter().map(|&p| table.scores[p].clone()).collect();
-    let prior = baselines::category_prior(table, &train, &eval);
     let vectors: Vec<SparseVec> = features.iter().map(to_sparse).collect();
     drop(features);
     let pb = bar(eval.len(), &format!("{} knn", table.dataset));
-    let knn = baselines::knn(table, &vectors, &train, &eval, ctx.args.knn_k, &|n| {
-        pb.inc(n)
-    });
+    let progress = |n| pb.inc(n);
+    let unseen_pool = ctx
+        .pool
+        .filter(|_| !ctx.trained_on.contains(&table.dataset));
+    let (prior, knn) = match unseen_pool {
+        // Out of domain for the router: the rules get what it got.
+        Some(pool) => {
+            notes.push(format!(
+                "not among the router's training datasets: category_prior and knn fitted on the router's training data \
+                 ({} train-split prompts of {}), not on this dataset's train split",
+                pool.len(),
+                pool.datasets.join(", ")
+            ));
+            pool.baselines(table, &vectors, &eval, ctx.args.knn_k, &progress)
+        }
+        None => (
+            baselines::category_prior(table, &train, &eval),
+            baselines::knn(table, &vectors, &train, &eval, ctx.args.knn_k, &progress),
+        ),
+    };
     pb.finish_and_clear();
 
     let methods: Vec<(&str, &Predictions)> = vec![
