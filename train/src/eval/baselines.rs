@@ -1,5 +1,6 @@
 //! Baseline predictors, fitted on the train split of the same data the router is
-//! evaluated on: a per-category prior and k-nearest neighbours over the featurizer's
+//! evaluated on (or, for a dataset the router was not trained on, on the router's own
+//! training data: [`super::pool`]): a per-category prior and k-nearest neighbours over the featurizer's
 //! sparse vectors. Both predict a quality per (prompt, model) like the router does, so
 //! they go through the same decision policy.
 
