@@ -275,6 +275,7 @@ pub fn evaluate_dataset(
     let unseen_pool = ctx
         .pool
         .filter(|_| !ctx.trained_on.contains(&table.dataset));
+    let baseline_train_prompts = unseen_pool.map_or(train.len(), TrainingPool::len);
     let (prior, knn) = match unseen_pool {
         // Out of domain for the router: the rules get what it got.
         Some(pool) => {
@@ -394,7 +395,7 @@ pub fn evaluate_dataset(
         DatasetResult {
             key: table.dataset.clone(),
             prompts: eval.len(),
-            train_prompts: train.len(),
+            train_prompts: baseline_train_prompts,
             pair,
             multi,
             intervals,

@@ -551,7 +551,7 @@ pub fn report_markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
     let _ = writeln!(s, "- router candidates: {}", info.candidates.join(", "));
     let _ = writeln!(
         s,
-        "- baselines (fitted on the train split): {}",
+        "- baselines (fitted on the train split; for a dataset the router was not trained on, on the router's training datasets'): {}",
         info.baselines.join(", ")
     );
     for note in &info.notes {
