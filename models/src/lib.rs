@@ -25,6 +25,7 @@
 
 pub mod artifact;
 pub mod catalog;
+pub mod digest;
 pub mod explore;
 pub mod featurizer;
 pub mod manifest;

@@ -11,7 +11,6 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use text::wordpiece::WordPiece;
 
 /// Word pieces read per prompt: the cost stays bounded for long prompts (the hashed part
@@ -292,10 +291,7 @@ fn read(path: &Path) -> Result<Vec<u8>, SemanticError> {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_hex(&[bytes])
 }
 
 #[cfg(test)]

@@ -5,29 +5,21 @@
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
 use crate::config::Config;
+
+pub use models::digest::sha256_hex;
 
 /// The files of an artifact that decide its scores, in the order they are hashed.
 pub const ARTIFACT_FILES: [&str; 2] = ["manifest.json", "router.onnx"];
 
-/// SHA-256 of the concatenated parts, as 64 lowercase hex digits.
-pub fn sha256_hex(parts: &[&[u8]]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part);
-    }
-    hex(&hasher.finalize())
-}
-
 /// SHA-256 of an artifact directory: [`ARTIFACT_FILES`]' bytes, in that order.
 pub fn artifact_sha256(dir: &Path) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
-    for name in ARTIFACT_FILES {
-        hasher.update(std::fs::read(dir.join(name))?);
-    }
-    Ok(hex(&hasher.finalize()))
+    let files = ARTIFACT_FILES
+        .iter()
+        .map(|name| std::fs::read(dir.join(name)))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let parts: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+    Ok(sha256_hex(&parts))
 }
 
 /// SHA-256 of the configuration's JSON form (defaults filled in, maps in key order), so
@@ -38,16 +30,6 @@ pub fn config_sha256(config: &Config) -> String {
         // Serialising plain structs and maps cannot fail; the hash of nothing marks it.
         Err(_) => sha256_hex(&[]),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
 }
 
 #[cfg(test)]
