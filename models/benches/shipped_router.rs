@@ -13,7 +13,8 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use models::{OnnxScorer, Scorer};
+use models::routing::catalog_inputs;
+use models::{Catalog, Constraints, Objective, OnnxScorer, RequestFacts, Scorer, decide};
 
 // `prompt_500()`: the same prompt as the scorer bench.
 include!("common/prompt_500.rs");
@@ -36,6 +37,23 @@ fn bench_router(c: &mut Criterion, group: &str, dir: &PathBuf) {
     c.bench_function(&format!("{group}/featurize_and_onnx/500_chars"), |b| {
         b.iter(|| scorer.score(black_box(&prompt)).unwrap())
     });
+    // The whole decision as `serve` and `train eval` make it: scores, the policy's inputs
+    // for every candidate of the artifact's catalog, and the policy (`cost` objective).
+    let catalog = Catalog::from_manifest(scorer.manifest());
+    c.bench_function(
+        &format!(
+            "{group}/decision_{}_candidates/500_chars",
+            scorer.manifest().candidates.len()
+        ),
+        |b| {
+            b.iter(|| {
+                let p = scorer.score(black_box(&prompt)).unwrap();
+                let request = RequestFacts::user_prompt(&prompt);
+                let inputs = catalog_inputs(&catalog, &p.quality, &request);
+                decide(&inputs, &Objective::Cost, &Constraints::default())
+            })
+        },
+    );
 }
 
 fn bench(c: &mut Criterion) {
