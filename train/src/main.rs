@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
                 "wrote {} ({} dims, sha256 {}) and {} in {:.0} s; the kept components explain {:.1}% of the token vectors' variance; frequencies from {} train-split tokens",
                 w.table.display(),
                 w.config.dim,
-                w.sha256,
+                w.config.table_sha256,
                 args.out.join(train::encoder::distill::VOCAB_FILE).display(),
                 started.elapsed().as_secs_f64(),
                 100.0 * w.explained_variance,

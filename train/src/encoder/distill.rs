@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2, Axis};
-use rayon::prelude::*;
 
 use super::bert::Encoder;
 
@@ -156,9 +155,7 @@ fn symmetric_eigen(mut a: Array2<f64>) -> (Vec<f64>, Array2<f64>) {
 pub struct Written {
     /// The table file.
     pub table: PathBuf,
-    /// Its sha256.
-    pub sha256: String,
-    /// The table's settings for a manifest.
+    /// The table's settings for a manifest (its sha256 included).
     pub config: models::semantic::SemanticConfig,
     /// Variance share of the kept components.
     pub explained_variance: f64,
@@ -209,26 +206,13 @@ where
             table: TABLE_FILE.into(),
             vocab: VOCAB_FILE.into(),
             dim: cols,
-            table_sha256: sha256.clone(),
+            table_sha256: sha256,
             source: SOURCE.into(),
         },
         table: path,
-        sha256,
         explained_variance: table.explained_variance,
         corpus_tokens: table.corpus_tokens,
     })
-}
-
-/// Embeds many texts at once with the table (parallel), for tests and analysis.
-pub fn embed_all(embedder: &models::semantic::StaticEmbedder, texts: &[&str]) -> Vec<Vec<f32>> {
-    texts
-        .par_iter()
-        .map(|t| {
-            let (mut ids, mut out) = (Vec::new(), Vec::new());
-            embedder.embed_into(t, &mut ids, &mut out);
-            out
-        })
-        .collect()
 }
 
 #[cfg(test)]
