@@ -41,10 +41,10 @@ gateway() { # router port [extra toml]: stops the previous gateway, starts this 
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$2/readyz" >/dev/null && return 0; sleep 0.1; done
   cat "$WORK/$name.log" >&2; exit 1
 }
-simulate() { # port split [simulate_traffic args...]
-  local port=$1 split=$2; shift 2
+simulate() { # port split name [simulate_traffic args...]: per-prompt outcomes in $WORK/name.jsonl
+  local port=$1 split=$2 name=$3; shift 3
   "$EX/simulate_traffic" --gateway "http://127.0.0.1:$port" --data "$ROUTER_DATA_DIR" \
-    --dataset zeroeval_gsm --split "$split" --objective cost "$@"
+    --dataset zeroeval_gsm --split "$split" --objective cost --outcomes "$WORK/$name.jsonl" "$@"
 }
 
 t0=$(date +%s)
@@ -61,9 +61,9 @@ BAND=${BAND:-0.1}
 echo "== 2. logged runs (exploration on): halves A and B" >&2
 EXPLORE="\n[routing.explore]\nepsilon = $EPSILON\nband = $BAND\n"
 gateway "$WORK/L" 18690 "$EXPLORE"
-LOGGED_A=$(simulate 18690 train --limit "$HALF")
+LOGGED_A=$(simulate 18690 train logged-A --limit "$HALF")
 gateway "$WORK/L" 18696 "$EXPLORE"
-LOGGED_B=$(simulate 18696 train --offset "$HALF")
+LOGGED_B=$(simulate 18696 train logged-B --offset "$HALF")
 LOGS_A="$WORK/logs-L-18690"
 LOGS_B="$WORK/logs-L-18696"
 echo "== 3. ingest A; train R (afresh) and R' (fine-tuned from L)" >&2
@@ -75,13 +75,13 @@ for m in L R Rft; do
   "$BIN/train" eval --replay "$LOGS_B" --model "$WORK/$m" --out "$WORK/replay-$m" > /dev/null
 done
 echo "== 5. greedy runs on B's prompts and on the test split" >&2
-gateway "$WORK/L" 18692; L_B=$(simulate 18692 train --offset "$HALF"); L_TEST=$(simulate 18692 test)
-gateway "$WORK/R" 18694; R_B=$(simulate 18694 train --offset "$HALF"); R_TEST=$(simulate 18694 test)
-gateway "$WORK/Rft" 18698; F_B=$(simulate 18698 train --offset "$HALF"); F_TEST=$(simulate 18698 test)
+gateway "$WORK/L" 18692; L_B=$(simulate 18692 train L-B --offset "$HALF"); L_TEST=$(simulate 18692 test L-test)
+gateway "$WORK/R" 18694; R_B=$(simulate 18694 train R-B --offset "$HALF"); R_TEST=$(simulate 18694 test R-test)
+gateway "$WORK/Rft" 18698; F_B=$(simulate 18698 train Rft-B --offset "$HALF"); F_TEST=$(simulate 18698 test Rft-test)
 t1=$(date +%s)
 
 row() { jq -r --arg l "$1" '"| \($l) | \(.judged) | \(.value * 1000 | round / 1000) [\(.value_ci[0] * 1000 | round / 1000), \(.value_ci[1] * 1000 | round / 1000)] | \(.mean_cost_usd * 1e6 | round / 1e6) |"' <<<"$2"; }
-est() { jq -r --arg l "$1" 'def r3: . * 1000 | round / 1000; .replay as $r | "| \($l) | \($r.used) | \($r.quality.dr.value | r3) [\($r.quality.dr.interval.lo | r3), \($r.quality.dr.interval.hi | r3)] | \($r.quality.snips.value | r3) [\($r.quality.snips.interval.lo | r3), \($r.quality.snips.interval.hi | r3)] | \($r.cost.dr.value * 1e6 | round / 1e6) | \($r.effective_sample_size | round), \($r.support * 100 | round)%\(if (($r.warnings // []) | length) > 0 then "; **too few effective records to trust**" else "" end) |"' "$2"; }
+est() { jq -r --arg l "$1" --argjson m "$(jq .value <<<"$3")" 'def r3: . * 1000 | round / 1000; .replay as $r | "| \($l) | \($r.used) | \($r.quality.dr_calibrated.value | r3) [\($r.quality.dr_calibrated.interval.lo | r3), \($r.quality.dr_calibrated.interval.hi | r3)]\(if $r.quality.dr_calibrated.interval.lo <= $m and $m <= $r.quality.dr_calibrated.interval.hi then " (contains \($m | r3))" else " (**misses \($m | r3)**)" end) | \($r.quality.dr.value | r3) [\($r.quality.dr.interval.lo | r3), \($r.quality.dr.interval.hi | r3)] | \($r.quality.snips.value | r3) [\($r.quality.snips.interval.lo | r3), \($r.quality.snips.interval.hi | r3)] | \($r.cost.dr.value * 1e6 | round / 1e6) | \($r.effective_sample_size | round), \($r.support * 100 | round)%\(if (($r.warnings // []) | length) > 0 then "; **too few effective records to trust**" else "" end) |"' "$2"; }
 mkdir -p bench/results
 OUT=bench/results/closed-loop-sim-$(date -u +%Y-%m-%d)-eps$EPSILON-band$BAND.md
 {
@@ -102,11 +102,20 @@ OUT=bench/results/closed-loop-sim-$(date -u +%Y-%m-%d)-eps$EPSILON-band$BAND.md
   echo
   echo "Replay estimates from logged run B (before R or R' served anything; none trained on B):"
   echo
-  echo "| router | records | value DR [95% CI] | value SNIPS [95% CI] | cost DR | ESS, support |"
-  echo "|---|---:|---:|---:|---:|---|"
-  est L "$WORK/replay-L/metrics.json"
-  est R "$WORK/replay-R/metrics.json"
-  est "R'" "$WORK/replay-Rft/metrics.json"
+  echo "| router | records | value DR, calibrated [95% CI] vs measured greedy on B | value DR [95% CI] | value SNIPS [95% CI] | cost DR | ESS, support |"
+  echo "|---|---:|---:|---:|---:|---:|---|"
+  est L "$WORK/replay-L/metrics.json" "$L_B"
+  est R "$WORK/replay-R/metrics.json" "$R_B"
+  est "R'" "$WORK/replay-Rft/metrics.json" "$F_B"
+  echo
+  echo "Gains on B's prompts, paired by prompt (bench/paired_gain.py; utility = quality − 100 · USD, the \`cost\` objective):"
+  echo
+  echo "| new − old | quality [95% CI] | cost USD | utility [95% CI] |"
+  echo "|---|---:|---:|---:|"
+  for pair in "R-B logged-B" "Rft-B logged-B" "R-B L-B" "Rft-B L-B"; do
+    read -r new old <<<"$pair"
+    python3 bench/paired_gain.py "$WORK/$new.jsonl" "$WORK/$old.jsonl" | jq -r --arg l "$new − $old" 'def r3: . * 1000 | round / 1000; "| \($l) | \(.quality.mean | r3) [\(.quality.ci[0] | r3), \(.quality.ci[1] | r3)] | \(.cost_usd.mean * 1e6 | round / 1e6) | \(.utility.mean | r3) [\(.utility.ci[0] | r3), \(.utility.ci[1] | r3)] |"'
+  done
   echo
   echo '```'
   cat "$WORK/ingest.txt"

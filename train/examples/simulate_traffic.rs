@@ -9,6 +9,7 @@
 //! simulate_traffic --gateway http://127.0.0.1:18480 --data ../shared/data \
 //!     --dataset zeroeval_gsm --split train [--limit 500] [--objective cost] \
 //!     [--worsen MODEL --after N]   # from request N on, MODEL's answers score 0 (drift)
+//!     [--outcomes FILE]            # one JSON line per judged request, for paired comparisons
 //! ```
 //!
 //! Each request offers only the models with an outcome for its prompt (`route.candidates`):
@@ -67,6 +68,11 @@ struct Cli {
     /// Bearer key, when the gateway wants one.
     #[arg(long)]
     key: Option<String>,
+    /// Write one JSON line per judged request (`prompt_id`, `model`, `score`, `cost_usd`,
+    /// `explored`) here: two runs on the same prompts can then be compared prompt by prompt
+    /// (`bench/paired_gain.py`).
+    #[arg(long)]
+    outcomes: Option<PathBuf>,
 }
 
 struct Response {
@@ -234,9 +240,10 @@ fn main() -> anyhow::Result<()> {
 
     let mut rewards = Vec::new();
     let mut costs = Vec::new();
+    let mut lines = String::new();
     let mut mix: BTreeMap<String, usize> = BTreeMap::new();
     let (mut unjudged, mut failed, mut explored) = (0usize, 0usize, 0usize);
-    for (i, (_, (prompt, outcome))) in outcomes
+    for (i, (prompt_id, (prompt, outcome))) in outcomes
         .iter()
         .skip(cli.offset)
         .take(cli.limit.unwrap_or(usize::MAX))
@@ -299,13 +306,19 @@ fn main() -> anyhow::Result<()> {
             &format!("/v1/decisions/{id}"),
             cli.key.as_deref(),
         )?;
-        costs.push(record["cost_usd"].as_f64().unwrap_or(0.0));
-        if record["reason"]
+        let cost = record["cost_usd"].as_f64().unwrap_or(0.0);
+        costs.push(cost);
+        let was_explored = record["reason"]
             .as_str()
-            .is_some_and(|r| r.starts_with("explored"))
-        {
-            explored += 1;
-        }
+            .is_some_and(|r| r.starts_with("explored"));
+        explored += usize::from(was_explored);
+        lines.push_str(&format!(
+            "{}\n",
+            json!({"prompt_id": prompt_id, "model": model, "score": score, "cost_usd": cost, "explored": was_explored})
+        ));
+    }
+    if let Some(path) = &cli.outcomes {
+        std::fs::write(path, &lines).with_context(|| format!("writing {}", path.display()))?;
     }
     let (lo, hi) = bootstrap_mean(&rewards);
     let n = rewards.len().max(1) as f64;

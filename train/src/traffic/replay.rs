@@ -10,7 +10,13 @@
 //! - IPS: `mean(w·r)`, unbiased when every `t` had a logging probability above 0;
 //! - SNIPS: `Σ w·r / Σ w`, self-normalised (lower variance, slightly biased);
 //! - DR: `mean(q̂(t) + w·(r − q̂(a)))`, ARTIFACT's own predicted quality `q̂` as the direct
-//!   model (for cost, the logged cost estimate), unbiased if either part is right.
+//!   model (for cost, the logged cost estimate), unbiased if either part is right;
+//! - DR, calibrated: the same with `g(q̂)` for `q̂`, where `g` is the isotonic regression of
+//!   the realised quality on ARTIFACT's prediction for the logged action, fitted on the other
+//!   half of the records (cross-fitting: no record calibrates its own term). Where ARTIFACT
+//!   and the logging policy rarely agree, DR is mostly its direct model, and a router's raw
+//!   prediction for its own pick is optimistic (it picked the model it over-rates); the
+//!   calibrated one says what the logs saw at that predicted level.
 //!
 //! Each figure carries a paired bootstrap 95% interval over the records, next to the logging
 //! policy's realised values, the effective sample size `(Σw)² / Σw²` and the share of records
@@ -86,6 +92,8 @@ pub struct Estimates {
     pub snips: Estimate,
     /// Doubly robust.
     pub dr: Estimate,
+    /// Doubly robust with the calibrated direct model (quality; for cost, the same as `dr`).
+    pub dr_calibrated: Estimate,
 }
 
 /// What the replay found.
@@ -319,12 +327,14 @@ fn logging_probability(d: &LoggedDecision, model: &str) -> f64 {
         .map_or(0.0, |(_, p)| p)
 }
 
-/// The estimators on a weighting of the records (`counts[i]` copies of record i).
-fn estimates(rs: &[Replayed], counts: &[u32]) -> [f64; 8] {
+/// The estimators on a weighting of the records (`counts[i]` copies of record i), in the
+/// order of [`ESTIMATES`].
+fn estimates(rs: &[Replayed], by_q_logged: &[usize], counts: &[u32]) -> [f64; ESTIMATES] {
+    let calibrated = cross_fitted_calibration(rs, by_q_logged, counts);
     let (mut n, mut sw) = (0.0, 0.0);
-    let (mut logged_q, mut ips_q, mut snips_q, mut dr_q) = (0.0, 0.0, 0.0, 0.0);
+    let (mut logged_q, mut ips_q, mut snips_q, mut dr_q, mut drc_q) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut logged_c, mut ips_c, mut snips_c, mut dr_c) = (0.0, 0.0, 0.0, 0.0);
-    for (r, &k) in rs.iter().zip(counts) {
+    for ((r, &k), (g_target, g_logged)) in rs.iter().zip(counts).zip(&calibrated) {
         if k == 0 {
             continue;
         }
@@ -336,6 +346,7 @@ fn estimates(rs: &[Replayed], counts: &[u32]) -> [f64; 8] {
         ips_q += k * w * r.reward;
         snips_q += k * w * r.reward;
         dr_q += k * (r.q_target + w * (r.reward - r.q_logged));
+        drc_q += k * (g_target + w * (r.reward - g_logged));
         logged_c += k * r.cost;
         ips_c += k * w * r.cost;
         snips_c += k * w * r.cost;
@@ -347,11 +358,82 @@ fn estimates(rs: &[Replayed], counts: &[u32]) -> [f64; 8] {
         ips_q / n,
         snips(snips_q),
         dr_q / n,
+        drc_q / n,
         logged_c / n,
         ips_c / n,
         snips(snips_c),
         dr_c / n,
     ]
+}
+
+/// How many figures [`estimates`] returns: quality logged, IPS, SNIPS, DR, calibrated DR;
+/// cost logged, IPS, SNIPS, DR.
+const ESTIMATES: usize = 9;
+
+/// Each record's calibrated `(g(q̂(t)), g(q̂(a)))`, `g` fitted on the other fold (records
+/// alternate between two folds by index), weighted by `counts`. `by_q_logged` orders the
+/// records by `q_logged`. A fold whose other half has no weight keeps the raw predictions.
+fn cross_fitted_calibration(
+    rs: &[Replayed],
+    by_q_logged: &[usize],
+    counts: &[u32],
+) -> Vec<(f64, f64)> {
+    let fits: [Option<Isotonic>; 2] = [0, 1].map(|fold| {
+        Isotonic::fit(
+            by_q_logged
+                .iter()
+                .filter(|&&i| i % 2 != fold && counts[i] > 0)
+                .map(|&i| (rs[i].q_logged, rs[i].reward, f64::from(counts[i]))),
+        )
+    });
+    rs.iter()
+        .enumerate()
+        .map(|(i, r)| match &fits[i % 2] {
+            Some(g) => (g.predict(r.q_target), g.predict(r.q_logged)),
+            None => (r.q_target, r.q_logged),
+        })
+        .collect()
+}
+
+/// A non-decreasing step function fitted by pool-adjacent-violators.
+#[derive(Debug, Clone, PartialEq)]
+struct Isotonic {
+    /// Per block: its largest x and its weighted mean y; x ascending, y non-decreasing.
+    blocks: Vec<(f64, f64)>,
+}
+
+impl Isotonic {
+    /// Fits `(x, y, weight)` points given in ascending x; `None` without points.
+    fn fit(points: impl Iterator<Item = (f64, f64, f64)>) -> Option<Self> {
+        // Per block: largest x, weighted sum of y, weight.
+        let mut blocks: Vec<(f64, f64, f64)> = Vec::new();
+        for (x, y, w) in points {
+            // Ties are one point: the step function has one value per x.
+            match blocks.last_mut() {
+                Some(last) if last.0 == x => {
+                    last.1 += y * w;
+                    last.2 += w;
+                }
+                _ => blocks.push((x, y * w, w)),
+            }
+            while let [.., (_, sa, wa), (xb, sb, wb)] = blocks[..] {
+                if sa / wa <= sb / wb {
+                    break;
+                }
+                blocks.truncate(blocks.len() - 2);
+                blocks.push((xb, sa + sb, wa + wb));
+            }
+        }
+        (!blocks.is_empty()).then(|| Self {
+            blocks: blocks.into_iter().map(|(x, s, w)| (x, s / w)).collect(),
+        })
+    }
+
+    /// The value of the block that `x` falls in (the last block beyond the largest x).
+    fn predict(&self, x: f64) -> f64 {
+        let i = self.blocks.partition_point(|(upper, _)| *upper < x);
+        self.blocks[i.min(self.blocks.len() - 1)].1
+    }
 }
 
 fn summarise(
@@ -363,11 +445,14 @@ fn summarise(
     decisions_dir: &Path,
 ) -> ReplayReport {
     let n = rs.len();
-    let point = estimates(rs, &vec![1; n]);
-    let draws: Vec<[f64; 8]> = (0..settings.resamples)
+    let mut by_q_logged: Vec<usize> = (0..n).collect();
+    by_q_logged.sort_by(|&a, &b| rs[a].q_logged.total_cmp(&rs[b].q_logged));
+    let point = estimates(rs, &by_q_logged, &vec![1; n]);
+    let draws: Vec<[f64; ESTIMATES]> = (0..settings.resamples)
         .map(|b| {
             estimates(
                 rs,
+                &by_q_logged,
                 &bootstrap::resample_counts(settings.seed, "replay", b, n),
             )
         })
@@ -422,12 +507,14 @@ fn summarise(
             ips: est(1),
             snips: est(2),
             dr: est(3),
+            dr_calibrated: est(4),
         },
         cost: Estimates {
-            logged: est(4),
-            ips: est(5),
-            snips: est(6),
-            dr: est(7),
+            logged: est(5),
+            ips: est(6),
+            snips: est(7),
+            dr: est(8),
+            dr_calibrated: est(8),
         },
         target_mix,
         bootstrap: settings,
@@ -514,6 +601,11 @@ pub fn render(r: &ReplayReport) -> String {
         ("artifact, IPS", &r.quality.ips, &r.cost.ips),
         ("artifact, SNIPS", &r.quality.snips, &r.cost.snips),
         ("artifact, doubly robust", &r.quality.dr, &r.cost.dr),
+        (
+            "artifact, doubly robust (calibrated direct model)",
+            &r.quality.dr_calibrated,
+            &r.cost.dr_calibrated,
+        ),
     ] {
         s.push_str(&format!(
             "| {name} | {} | {} |\n",
@@ -613,6 +705,12 @@ mod tests {
             r.quality.dr.value,
             (0.9 + 4.0 * (1.0 - 0.9) + 0.9 + 4.0 * (0.0 - 0.9) + 0.9 + 0.9) / 4.0,
         );
+        // Calibrated: records 0, 2 (d1, d3) use g fitted on d2, d4 — (0.2, 0.5), (0.9, 0.0),
+        // pooled to 0.25 everywhere; records 1, 3 use g fitted on d1, d3 — 0.2 → 0.5, 0.9 → 1.
+        close(
+            r.quality.dr_calibrated.value,
+            ((0.25 + 4.0 * (1.0 - 0.25)) + (1.0 + 4.0 * (0.0 - 1.0)) + 0.25 + 1.0) / 4.0,
+        );
         close(r.cost.ips.value, 4.0 * 0.012 * 2.0 / 4.0);
         close(r.effective_sample_size, 2.0);
         assert!(
@@ -624,6 +722,30 @@ mod tests {
         let iv = r.quality.snips.interval;
         assert!(iv.lo.unwrap() <= 0.5 && 0.5 <= iv.hi.unwrap(), "{iv:?}");
         assert!(render(&r).contains("doubly robust"));
+    }
+
+    #[test]
+    fn isotonic_pools_violators_and_ties() {
+        let g = Isotonic::fit(
+            [
+                (0.1, 0.0, 1.0),
+                (0.2, 1.0, 1.0),
+                (0.3, 0.0, 1.0), // violates: pooled with 0.2 → 0.5
+                (0.5, 1.0, 1.0),
+                (0.5, 0.0, 3.0), // a tie: one point of weight 4, mean 0.25 → pooled too
+                (0.9, 1.0, 2.0),
+            ]
+            .into_iter(),
+        )
+        .unwrap();
+        // 0.2, 0.3 and 0.5 pool: (1 + 0 + 1) / 6 = 1/3.
+        assert_eq!(g.blocks.len(), 3, "{g:?}");
+        assert_eq!(g.predict(0.0), 0.0);
+        assert!((g.predict(0.25) - 1.0 / 3.0).abs() < 1e-12);
+        assert!((g.predict(0.5) - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(g.predict(0.7), 1.0);
+        assert_eq!(g.predict(2.0), 1.0, "beyond the data: the last block");
+        assert!(Isotonic::fit(std::iter::empty()).is_none());
     }
 
     #[test]
