@@ -55,6 +55,8 @@ else
   echo "== 1. training L without zeroeval_gsm" >&2
   "$BIN/train" --data "$ROUTER_DATA_DIR" --out "$WORK/L" --exclude-datasets zeroeval_gsm "${EPOCHS_ARG[@]}" > "$WORK/train-L.txt"
 fi
+# SAVE_L=DIR keeps a copy of L (e.g. to pass as L_DIR to a run with other exploration settings).
+[[ -n "${SAVE_L:-}" ]] && { rm -rf "$SAVE_L"; cp -r "$WORK/L" "$SAVE_L"; }
 HALF=${HALF:-420}
 EPSILON=${EPSILON:-0.3}
 BAND=${BAND:-0.1}
