@@ -7,7 +7,8 @@
 # 2. `train ingest` turns its records and feedback into training rows.
 # 3. `train eval --replay` estimates the greedy policy (the same router, no exploration) from
 #    those logs; a second gateway without exploration then serves the same prompts, and its
-#    measured value must fall within the doubly robust estimate's interval (or 0.05 of it).
+#    measured value must fall within the interval of the doubly robust estimate with the
+#    calibrated direct model.
 # 4. Drift: a third gateway; halfway, the most served model's answers start scoring 0, and its
 #    realised-quality average in /metrics must fall by at least 0.2.
 # A larger run that also retrains on the ingested traffic: bench/closed_loop_sim.sh.
@@ -62,9 +63,9 @@ gateway greedy 18592
 GREEDY=$(simulate 18592 --limit "$N")
 echo "greedy: $GREEDY"
 jq -en --slurpfile m "$WORK/replay/metrics.json" --argjson g "$GREEDY" '
-  $m[0].replay.quality.dr as $dr
-  | ($g.value >= $dr.interval.lo - 0.05 and $g.value <= $dr.interval.hi + 0.05)' >/dev/null || {
-  echo "FAIL: measured value $(jq .value <<<"$GREEDY") outside the replay estimate $(jq -c '.replay.quality.dr' "$WORK/replay/metrics.json")" >&2
+  $m[0].replay.quality.dr_calibrated as $dr
+  | ($g.value >= $dr.interval.lo and $g.value <= $dr.interval.hi)' >/dev/null || {
+  echo "FAIL: measured value $(jq .value <<<"$GREEDY") outside the replay estimate $(jq -c '.replay.quality.dr_calibrated' "$WORK/replay/metrics.json")" >&2
   exit 1
 }
 
@@ -77,4 +78,4 @@ simulate 18594 --offset "$((N / 2))" --limit "$N" --source drift --worsen "$TOP"
 AFTER=$(metric 18594 arbiter_model_realised_quality_ewma "$TOP")
 echo "drift: $TOP realised quality $BEFORE -> $AFTER"
 awk -v b="$BEFORE" -v a="$AFTER" 'BEGIN { exit !(b - a >= 0.2) }' || { echo "FAIL: the drift metric did not move" >&2; exit 1; }
-echo "closed loop OK: $ROWS training rows; replay $(jq -c '.replay.quality.dr | [.value, .interval.lo, .interval.hi]' "$WORK/replay/metrics.json") vs measured $(jq .value <<<"$GREEDY")"
+echo "closed loop OK: $ROWS training rows; replay $(jq -c '.replay.quality.dr_calibrated | [.value, .interval.lo, .interval.hi]' "$WORK/replay/metrics.json") vs measured $(jq .value <<<"$GREEDY")"

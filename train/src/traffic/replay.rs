@@ -18,10 +18,12 @@
 //!   prediction for its own pick is optimistic (it picked the model it over-rates); the
 //!   calibrated one says what the logs saw at that predicted level.
 //!
-//! Each figure carries a paired bootstrap 95% interval over the records, next to the logging
-//! policy's realised values, the effective sample size `(Σw)² / Σw²` and the share of records
-//! where `t` had logging probability above 0 (recomputed from the logged utilities and
-//! exploration settings): where it is low, IPS cannot see what ARTIFACT would do.
+//! Each figure carries a paired bootstrap 95% interval over the records (for the off-policy
+//! quality estimates, widened to at least the Wilson interval at the effective sample size:
+//! see `at_least_wilson`), next to the logging policy's realised values, the effective sample
+//! size `(Σw)² / Σw²` and the share of records where `t` had logging probability above 0
+//! (recomputed from the logged utilities and exploration settings): where it is low, IPS
+//! cannot see what ARTIFACT would do.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -395,6 +397,34 @@ fn cross_fitted_calibration(
         .collect()
 }
 
+/// `estimate` with its interval widened to at least the Wilson score interval of a
+/// proportion equal to its value observed on `effective_n` records (Kish's effective sample
+/// size: the design-effect adjusted Wilson interval of survey statistics). A percentile
+/// bootstrap over a few effective records that all succeeded has no width at all, however
+/// little they prove; a quality in [0, 1] has at most the variance of a proportion, so the
+/// Wilson interval is the honest floor. No effective record: nothing is known, [0, 1].
+fn at_least_wilson(estimate: Estimate, effective_n: f64) -> Estimate {
+    const Z: f64 = 1.959_963_984_540_054;
+    let (lo, hi) = if effective_n > 0.0 {
+        let p = estimate.value.clamp(0.0, 1.0);
+        let z2n = Z * Z / effective_n;
+        let centre = (p + z2n / 2.0) / (1.0 + z2n);
+        let half = Z / (1.0 + z2n) * (p * (1.0 - p) / effective_n + z2n / effective_n / 4.0).sqrt();
+        (centre - half, centre + half)
+    } else {
+        (0.0, 1.0)
+    };
+    let interval = estimate.interval;
+    Estimate {
+        value: estimate.value,
+        interval: Interval {
+            lo: Some(interval.lo.map_or(lo, |b| b.min(lo))),
+            hi: Some(interval.hi.map_or(hi, |b| b.max(hi))),
+            ..interval
+        },
+    }
+}
+
 /// A non-decreasing step function fitted by pool-adjacent-violators.
 #[derive(Debug, Clone, PartialEq)]
 struct Isotonic {
@@ -457,6 +487,14 @@ fn summarise(
             )
         })
         .collect();
+    let weights: Vec<f64> = rs
+        .iter()
+        .map(|r| if r.matched { 1.0 / r.propensity } else { 0.0 })
+        .collect();
+    let (sw, sw2): (f64, f64) = weights
+        .iter()
+        .fold((0.0, 0.0), |(a, b), w| (a + w, b + w * w));
+    let ess = if sw2 > 0.0 { sw * sw / sw2 } else { 0.0 };
     let est = |i: usize| Estimate {
         value: point[i],
         interval: bootstrap::percentile_interval(
@@ -467,19 +505,14 @@ fn summarise(
             Missing::Undefined,
         ),
     };
-    let weights: Vec<f64> = rs
-        .iter()
-        .map(|r| if r.matched { 1.0 / r.propensity } else { 0.0 })
-        .collect();
-    let (sw, sw2): (f64, f64) = weights
-        .iter()
-        .fold((0.0, 0.0), |(a, b), w| (a + w, b + w * w));
-    let ess = if sw2 > 0.0 { sw * sw / sw2 } else { 0.0 };
+    // Quality lies in [0, 1]: an off-policy estimate is known no better than a proportion
+    // observed on its effective sample.
+    let quality_est = |i: usize| at_least_wilson(est(i), ess);
     let support = rs.iter().filter(|r| r.supported).count() as f64 / n as f64;
     let mut warnings = Vec::new();
     if ess < MIN_ESS.max(MIN_ESS_SHARE * n as f64) {
         warnings.push(format!(
-            "effective sample size {ess:.0} of {n} records: the artifact picks the logged model too rarely for IPS, SNIPS or DR to be trusted, whatever their intervals say; log more traffic with more exploration (a larger `epsilon` or `band`)"
+            "effective sample size {ess:.0} of {n} records: the artifact picks the logged model too rarely for IPS, SNIPS or DR to say much (their quality intervals are at least what a proportion on that many records can show); log more traffic with more exploration (a larger `epsilon` or `band`)"
         ));
     }
     if support < MIN_SUPPORT {
@@ -504,10 +537,10 @@ fn summarise(
         explored: rs.iter().filter(|r| r.propensity < 1.0).count(),
         quality: Estimates {
             logged: est(0),
-            ips: est(1),
-            snips: est(2),
-            dr: est(3),
-            dr_calibrated: est(4),
+            ips: quality_est(1),
+            snips: quality_est(2),
+            dr: quality_est(3),
+            dr_calibrated: quality_est(4),
         },
         cost: Estimates {
             logged: est(5),
@@ -722,6 +755,40 @@ mod tests {
         let iv = r.quality.snips.interval;
         assert!(iv.lo.unwrap() <= 0.5 && 0.5 <= iv.hi.unwrap(), "{iv:?}");
         assert!(render(&r).contains("doubly robust"));
+    }
+
+    #[test]
+    fn wilson_floor_widens_a_degenerate_interval_only() {
+        let certain = Estimate {
+            value: 1.0,
+            interval: Interval {
+                lo: Some(1.0),
+                hi: Some(1.0),
+                missing: 0,
+            },
+        };
+        // 20 effective records, all successes: the Wilson lower bound is n / (n + z²).
+        let widened = at_least_wilson(certain, 20.0);
+        let lo = widened.interval.lo.unwrap();
+        assert!(
+            (lo - 20.0 / (20.0 + 1.959_964_f64.powi(2))).abs() < 1e-6,
+            "{lo}"
+        );
+        assert!((widened.interval.hi.unwrap() - 1.0).abs() < 1e-12);
+        assert_eq!(widened.value, 1.0);
+        // A bootstrap interval already wider than Wilson's is kept.
+        let wide = Estimate {
+            value: 0.5,
+            interval: Interval {
+                lo: Some(0.0),
+                hi: Some(1.0),
+                missing: 0,
+            },
+        };
+        assert_eq!(at_least_wilson(wide, 1000.0).interval, wide.interval);
+        // No effective record: nothing is known.
+        let none = at_least_wilson(certain, 0.0).interval;
+        assert_eq!((none.lo, none.hi), (Some(0.0), Some(1.0)));
     }
 
     #[test]
