@@ -410,8 +410,23 @@ fn build_from_rows(
     })
 }
 
-/// Pseudo-prompts of the dataset mean in each (dataset, category) prior.
+/// Pseudo-prompts of the dataset mean in each (dataset, category) prior, and of the
+/// dataset's pooled mean in each candidate's dataset mean.
 pub const PRIOR_STRENGTH: f64 = 20.0;
+
+/// Each candidate's mean train label in one dataset, shrunk toward the dataset's pooled mean
+/// over all candidates with [`PRIOR_STRENGTH`] pseudo-prompts; `None` where the candidate
+/// has no label there. Without it a candidate with a handful of labels (logged traffic, where
+/// exploration spreads a few hundred requests over dozens of models) would enter the prior at
+/// its raw mean, and the one that happened to be right on all of its ten prompts would look
+/// best of all: the winner's curse. With hundreds of labels the shrinkage is negligible.
+fn shrunk_dataset_means(sums: &[f64], counts: &[f64]) -> Vec<Option<f64>> {
+    let pooled = sums.iter().sum::<f64>() / counts.iter().sum::<f64>().max(1.0);
+    sums.iter()
+        .zip(counts)
+        .map(|(&s, &c)| (c > 0.0).then(|| (s + PRIOR_STRENGTH * pooled) / (c + PRIOR_STRENGTH)))
+        .collect()
+}
 
 /// Fills [`Example::prior`] from the train split's labels.
 fn fill_priors(examples: &mut [Example], n: usize) {
@@ -432,16 +447,19 @@ fn fill_priors(examples: &mut [Example], n: usize) {
             c.1[m] += 1.0;
         }
     }
+    let bases: HashMap<usize, Vec<Option<f64>>> = by_dataset
+        .iter()
+        .map(|(&d, (sums, counts))| (d, shrunk_dataset_means(sums, counts)))
+        .collect();
     for ex in examples.iter_mut() {
-        let Some((d_sum, d_count)) = by_dataset.get(&ex.dataset) else {
+        let Some(bases) = bases.get(&ex.dataset) else {
             continue;
         };
         let category = by_category.get(&(ex.dataset, ex.category.clone()));
-        for m in 0..n {
-            if d_count[m] == 0.0 {
+        for (m, base) in bases.iter().enumerate().take(n) {
+            let Some(base) = *base else {
                 continue;
-            }
-            let base = d_sum[m] / d_count[m];
+            };
             let (c_sum, c_count) = category.map_or((0.0, 0.0), |c| (c.0[m], c.1[m]));
             ex.prior[m] = ((c_sum + PRIOR_STRENGTH * base) / (c_count + PRIOR_STRENGTH)) as f32;
         }
@@ -487,17 +505,20 @@ impl TrainingData {
             let p = p.clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP);
             (p / (1.0 - p)).ln() as f32
         };
+        let bases: HashMap<usize, Vec<Option<f64>>> = by_dataset
+            .iter()
+            .map(|(&d, (sums, counts))| (d, shrunk_dataset_means(sums, counts)))
+            .collect();
         let mut table = Vec::with_capacity(k * n);
         for (c, (c_sum, c_count)) in by_class.iter().enumerate() {
-            let dataset = class_dataset[c].and_then(|d| by_dataset.get(&d));
+            let dataset = class_dataset[c].and_then(|d| bases.get(&d));
             for m in 0..n {
                 let global_mean = global.0[m] / global.1[m].max(1.0);
-                let p = match dataset {
-                    Some((d_sum, d_count)) if d_count[m] > 0.0 => {
-                        let base = d_sum[m] / d_count[m];
+                let p = match dataset.and_then(|bases| bases[m]) {
+                    Some(base) => {
                         (c_sum[m] + PRIOR_STRENGTH * base) / (c_count[m] + PRIOR_STRENGTH)
                     }
-                    _ => global_mean,
+                    None => global_mean,
                 };
                 table.push(logit(p));
             }
@@ -797,15 +818,22 @@ mod tests {
         ];
         rows[2].category = Some("astronomy");
         let data = build_unpriced(&rows);
-        // Dataset mean of `a` is 2/3; the maths category has two 1s, astronomy one 0.
+        // The dataset's pooled mean is 3/4; `a`'s own mean 2/3 (three labels), shrunk toward
+        // it; the maths category has two 1s, astronomy one 0.
         let k = PRIOR_STRENGTH;
-        let base = 2.0 / 3.0;
+        let pooled = 3.0 / 4.0;
+        let base = (2.0 + k * pooled) / (3.0 + k);
         let maths = ((2.0 + k * base) / (2.0 + k)) as f32;
         let astronomy = ((0.0 + k * base) / (1.0 + k)) as f32;
         assert!((data.examples[0].prior[0] - maths).abs() < 1e-6);
         assert!((data.examples[2].prior[0] - astronomy).abs() < 1e-6);
-        // `b` has one label: its prior is that label at every strength.
-        assert!((data.examples[0].prior[1] - 1.0).abs() < 1e-6);
+        // `b` has one label (a 1, in astronomy): one right answer does not make it look much
+        // better than the pool. In maths, where it has none, its prior is its dataset mean.
+        let base_b = (1.0 + k * pooled) / (1.0 + k);
+        let b_astronomy = ((1.0 + k * base_b) / (1.0 + k)) as f32;
+        assert!((data.examples[0].prior[1] - base_b as f32).abs() < 1e-6);
+        assert!((data.examples[2].prior[1] - b_astronomy).abs() < 1e-6);
+        assert!(b_astronomy < 0.8, "{b_astronomy}");
         assert_eq!(
             data.category_classes,
             ["mmlu/astronomy", "mmlu/high_school_mathematics"]
@@ -853,6 +881,7 @@ mod tests {
         assert_eq!(table.len(), 3 * 2);
         let logit = |p: f64| (p / (1.0 - p)).ln() as f32;
         let k = PRIOR_STRENGTH;
+        // `a` is mmlu's only candidate: its dataset mean is the pooled mean, 2/3.
         let base = 2.0 / 3.0;
         // Rows: classes; columns: candidates a, b.
         assert!((table[2] - logit((0.0 + k * base) / (1.0 + k))).abs() < 1e-5);
