@@ -3,10 +3,11 @@
 # replay estimate say so before it is deployed? On ZeroEval GSM8K (43 models with known
 # outcomes), with a router that never saw that set:
 # 1. L = `train --exclude-datasets zeroeval_gsm` (every other permissive set).
-# 2. Logged runs: L behind the gateway binary with exploration (ε 0.3 within 0.1 of the
-#    winner), objective `cost`, on the set's train-split prompts, in two halves A and B with
-#    separate logs; simulated users answer with the benchmark outcome of the model that
-#    answered (simulate_traffic). (EPSILON and BAND change the exploration.)
+# 2. Logged runs: L behind the gateway binary with exploration (ε 1 within 0.3 of the
+#    winner's utility: uniform over the near-best candidates, so every model a retrained router
+#    might pick gets labels), objective `cost`, on the set's train-split prompts, in two halves
+#    A and B with separate logs; simulated users answer with the benchmark outcome of the model
+#    that answered (simulate_traffic). (EPSILON and BAND change the exploration.)
 # 3. `train ingest` of half A → R = L's training data plus `--traffic` (trained afresh) and
 #    R' = `--init-from L` plus the traffic (fine-tuned).
 # 4. `train eval --replay` of L, R and R' on half B's logs (prompts none of them trained on),
@@ -58,8 +59,8 @@ fi
 # SAVE_L=DIR keeps a copy of L (e.g. to pass as L_DIR to a run with other exploration settings).
 [[ -n "${SAVE_L:-}" ]] && { rm -rf "$SAVE_L"; cp -r "$WORK/L" "$SAVE_L"; }
 HALF=${HALF:-420}
-EPSILON=${EPSILON:-0.3}
-BAND=${BAND:-0.1}
+EPSILON=${EPSILON:-1}
+BAND=${BAND:-0.3}
 echo "== 2. logged runs (exploration on): halves A and B" >&2
 EXPLORE="\n[routing.explore]\nepsilon = $EPSILON\nband = $BAND\n"
 gateway "$WORK/L" 18690 "$EXPLORE"
