@@ -415,16 +415,24 @@ fn build_from_rows(
 pub const PRIOR_STRENGTH: f64 = 20.0;
 
 /// Each candidate's mean train label in one dataset, shrunk toward the dataset's pooled mean
-/// over all candidates with [`PRIOR_STRENGTH`] pseudo-prompts; `None` where the candidate
+/// over all candidates with [`PRIOR_STRENGTH`] pseudo-prompts, per dataset; `None` where the candidate
 /// has no label there. Without it a candidate with a handful of labels (logged traffic, where
 /// exploration spreads a few hundred requests over dozens of models) would enter the prior at
 /// its raw mean, and the one that happened to be right on all of its ten prompts would look
 /// best of all: the winner's curse. With hundreds of labels the shrinkage is negligible.
-fn shrunk_dataset_means(sums: &[f64], counts: &[f64]) -> Vec<Option<f64>> {
-    let pooled = sums.iter().sum::<f64>() / counts.iter().sum::<f64>().max(1.0);
-    sums.iter()
-        .zip(counts)
-        .map(|(&s, &c)| (c > 0.0).then(|| (s + PRIOR_STRENGTH * pooled) / (c + PRIOR_STRENGTH)))
+fn shrunk_dataset_means(
+    by_dataset: &HashMap<usize, (Vec<f64>, Vec<f64>)>,
+) -> HashMap<usize, Vec<Option<f64>>> {
+    let shrink = |sums: &[f64], counts: &[f64]| -> Vec<Option<f64>> {
+        let pooled = sums.iter().sum::<f64>() / counts.iter().sum::<f64>().max(1.0);
+        sums.iter()
+            .zip(counts)
+            .map(|(&s, &c)| (c > 0.0).then(|| (s + PRIOR_STRENGTH * pooled) / (c + PRIOR_STRENGTH)))
+            .collect()
+    };
+    by_dataset
+        .iter()
+        .map(|(&d, (sums, counts))| (d, shrink(sums, counts)))
         .collect()
 }
 
@@ -447,10 +455,7 @@ fn fill_priors(examples: &mut [Example], n: usize) {
             c.1[m] += 1.0;
         }
     }
-    let bases: HashMap<usize, Vec<Option<f64>>> = by_dataset
-        .iter()
-        .map(|(&d, (sums, counts))| (d, shrunk_dataset_means(sums, counts)))
-        .collect();
+    let bases = shrunk_dataset_means(&by_dataset);
     for ex in examples.iter_mut() {
         let Some(bases) = bases.get(&ex.dataset) else {
             continue;
@@ -505,10 +510,7 @@ impl TrainingData {
             let p = p.clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP);
             (p / (1.0 - p)).ln() as f32
         };
-        let bases: HashMap<usize, Vec<Option<f64>>> = by_dataset
-            .iter()
-            .map(|(&d, (sums, counts))| (d, shrunk_dataset_means(sums, counts)))
-            .collect();
+        let bases = shrunk_dataset_means(&by_dataset);
         let mut table = Vec::with_capacity(k * n);
         for (c, (c_sum, c_count)) in by_class.iter().enumerate() {
             let dataset = class_dataset[c].and_then(|d| bases.get(&d));
