@@ -483,6 +483,16 @@ impl TrainingData {
     /// candidate without a train label in the dataset gets its mean over all datasets.
     /// Row-major `[category_classes.len(), candidates.len()]`.
     pub fn category_prior_logits(&self) -> Vec<f32> {
+        let logit = |p: f32| {
+            let p = f64::from(p).clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP);
+            (p / (1.0 - p)).ln() as f32
+        };
+        self.category_prior_means().into_iter().map(logit).collect()
+    }
+
+    /// The means behind [`TrainingData::category_prior_logits`], as probabilities (the
+    /// category-mean rule that [`crate::stacking`] stacks onto the network).
+    pub fn category_prior_means(&self) -> Vec<f32> {
         let (k, n) = (self.category_classes.len(), self.candidates.len());
         let zero = || (vec![0.0f64; n], vec![0.0f64; n]);
         let mut global = zero();
@@ -506,10 +516,6 @@ impl TrainingData {
                 }
             }
         }
-        let logit = |p: f64| {
-            let p = p.clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP);
-            (p / (1.0 - p)).ln() as f32
-        };
         let bases = shrunk_dataset_means(&by_dataset);
         let mut table = Vec::with_capacity(k * n);
         for (c, (c_sum, c_count)) in by_class.iter().enumerate() {
@@ -522,7 +528,7 @@ impl TrainingData {
                     }
                     None => global_mean,
                 };
-                table.push(logit(p));
+                table.push(p as f32);
             }
         }
         table

@@ -15,6 +15,8 @@
 //! - [`output_length`]: each candidate's expected answer length, comparable across the
 //!   datasets candidates were labelled on.
 //! - [`onnx`]: the ONNX graph of that network and the artifact directory writer.
+//! - [`stacking`]: per-dataset weights of the network's prompt-specific logits against the
+//!   predicted-category prior, fitted on the validation split and exported in the graph.
 //! - [`summary`]: the short test-split summary printed after training (router vs per-category
 //!   prior).
 //! - [`run`]: the `train` command: data → examples → training → artifact → summary.
@@ -31,6 +33,7 @@ pub mod model;
 pub mod onnx;
 pub mod output_length;
 pub mod run;
+pub mod stacking;
 pub mod summary;
 pub mod traffic;
 pub mod training;

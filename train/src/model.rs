@@ -9,7 +9,10 @@
 //!        h ─► Linear ─► prompt vector p [B,F]
 //!             p · Mᵀ + b (+ d(h), optional per-prompt difficulty)
 //!               (+ softmax(category logits / T) · P, optional predicted-category prior)
-//!               ─► sigmoid ─► quality [B,C]
+//!               ─► sigmoid ─► q
+//!               (optional stacked rule: q + a(x) · (r(x) − q), r(x) = softmax(category / T) · R,
+//!                a(x) = softmax(category / T) · A, fitted on the validation split:
+//!                crate::stacking) ─► quality [B,C]
 //!             (M: one learned vector per candidate; P: one prior logit per (category, candidate))
 //!        h ─► Linear ─► category logits [B,K] (training target: the prompt's (dataset, category))
 //!        h ─► Linear ─► softmax ─► task_probs [B,T]
@@ -116,6 +119,12 @@ pub struct RouterModel<B: Backend> {
     /// Prior logit of every candidate in every category `[n_categories, n_candidates]`,
     /// weighted by the category head's softmax and added to the quality logits (exported).
     pub prior_table: Option<Param<Tensor<B, 2>>>,
+    /// The category-mean rule stacked onto the network's output (fitted after training on the
+    /// validation split, never learned; see [`crate::stacking`]): `quality = q + a(x) ·
+    /// (r(x) − q)` with `r(x) = softmax(category / T) · R` (R: each candidate's train-split mean
+    /// per category, probabilities) and `a(x) = softmax(category / T) · A` (A: one weight per
+    /// category, that of its dataset). `None`: the network's `q` as trained.
+    pub rule: Option<CategoryRule<B>>,
     /// `1 / category_temperature` (a constant, not learned).
     pub prior_inv_temperature: f64,
     /// See [`ModelConfig::category_prior_detach`].
@@ -173,6 +182,7 @@ impl ModelConfig {
                 .then(|| LinearConfig::new(self.hidden, self.n_categories).init(device)),
             prior_table: (self.category_prior && self.n_categories > 0)
                 .then(|| Initializer::Zeros.init([self.n_categories, self.n_candidates], device)),
+            rule: None,
             prior_inv_temperature: 1.0 / self.category_temperature,
             prior_detach: self.category_prior_detach,
             dropout: DropoutConfig::new(self.dropout).init(),
@@ -196,6 +206,40 @@ impl<B: Backend> RouterModel<B> {
         }
         self
     }
+
+    /// Stacks the category-mean rule onto the network (see [`RouterModel::rule`]): `means`
+    /// row-major `[n_categories, n_candidates]` (probabilities), `weights` one per category.
+    /// `None`, a model without the category head, or other lengths: the network as trained.
+    pub fn with_rule(mut self, rule: Option<(&[f32], &[f32])>, device: &B::Device) -> Self {
+        let shape = self.prior_table.as_ref().map(|t| t.dims());
+        self.rule = match (rule, shape) {
+            (Some((means, weights)), Some([k, c]))
+                if means.len() == k * c && weights.len() == k =>
+            {
+                let tensor = |values: &[f32], dims: [usize; 2]| {
+                    Param::from_tensor(Tensor::from_data(
+                        burn::tensor::TensorData::new(values.to_vec(), dims),
+                        device,
+                    ))
+                };
+                Some(CategoryRule {
+                    means: tensor(means, [k, c]),
+                    weights: tensor(weights, [k, 1]),
+                })
+            }
+            _ => None,
+        };
+        self
+    }
+}
+
+/// The stacked category-mean rule (see [`RouterModel::rule`]).
+#[derive(Module, Debug)]
+pub struct CategoryRule<B: Backend> {
+    /// Each candidate's mean label per category `[n_categories, n_candidates]`.
+    pub means: Param<Tensor<B, 2>>,
+    /// The rule's weight per category `[n_categories, 1]`.
+    pub weights: Param<Tensor<B, 2>>,
 }
 
 impl<B: Backend> RouterModel<B> {
@@ -215,24 +259,32 @@ impl<B: Backend> RouterModel<B> {
         let x = Tensor::cat(vec![bag, dense], 1);
         let h = self.dropout.forward(relu(self.hidden.forward(x)));
         let prompt = self.prompt_proj.forward(h.clone()); // [B, F]
-        let mut quality = prompt.matmul(self.model_vectors.val().transpose())
-            + self.model_bias.val().unsqueeze_dim::<2>(0);
-        if let Some(d) = &self.difficulty {
-            quality = quality + d.forward(h.clone()); // [B, 1] broadcast over candidates
-        }
+        let mf = prompt.matmul(self.model_vectors.val().transpose());
+        let bias = self.model_bias.val().unsqueeze_dim::<2>(0);
+        let difficulty = self.difficulty.as_ref().map(|d| d.forward(h.clone())); // [B, 1]
         let category = self.category_head.as_ref().map(|l| l.forward(h.clone()));
-        if let (Some(table), Some(category)) = (&self.prior_table, &category) {
-            let scaled = if self.prior_inv_temperature == 1.0 {
-                category.clone()
-            } else {
-                category.clone() * self.prior_inv_temperature
-            };
-            let probs = softmax(scaled, 1);
-            let probs = if self.prior_detach {
-                probs.detach()
-            } else {
-                probs
-            };
+        let prior_probs = match (&self.prior_table, &category) {
+            (Some(_), Some(category)) => {
+                let scaled = if self.prior_inv_temperature == 1.0 {
+                    category.clone()
+                } else {
+                    category.clone() * self.prior_inv_temperature
+                };
+                let probs = softmax(scaled, 1);
+                Some(if self.prior_detach {
+                    probs.detach()
+                } else {
+                    probs
+                })
+            }
+            _ => None,
+        };
+        // The sums run in the order the ONNX graph adds them (crate::onnx::graph).
+        let mut quality = mf + bias;
+        if let Some(d) = difficulty {
+            quality = quality + d; // [B, 1] broadcast over candidates
+        }
+        if let (Some(table), Some(probs)) = (&self.prior_table, prior_probs) {
             quality = quality + probs.matmul(table.val()); // [B,K]·[K,C]
         }
         let task = self.task_head.forward(h);
@@ -251,8 +303,15 @@ impl<B: Backend> RouterModel<B> {
         dense: Tensor<B, 2>,
     ) -> RouterOutput<B> {
         let logits = self.forward_logits(ids, weights, dense);
+        let mut quality = sigmoid(logits.quality);
+        if let (Some(rule), Some(category)) = (&self.rule, logits.category) {
+            let probs = softmax(category * self.prior_inv_temperature, 1);
+            let rule_quality = probs.clone().matmul(rule.means.val()); // [B,K]·[K,C]
+            let weight = probs.matmul(rule.weights.val()); // [B,K]·[K,1]
+            quality = quality.clone() + (rule_quality - quality) * weight;
+        }
         RouterOutput {
-            quality: sigmoid(logits.quality),
+            quality,
             task_probs: softmax(logits.task, 1),
         }
     }

@@ -150,6 +150,11 @@ pub struct TrainArgs {
     /// Temperature of the category softmax inside the predicted-category prior.
     #[arg(long, default_value_t = shipped().model.category_temperature)]
     pub category_temperature: f64,
+    /// After training, weigh each dataset's prompt-specific logits against the
+    /// predicted-category prior by what its validation split says (APGR, λ = 0 quality; see
+    /// `train::stacking`); exported in router.onnx. `--stacking false`: the network as trained.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub stacking: bool,
     /// Early-stop on the validation BCE plus this weight × the category head's validation
     /// cross-entropy (0: the BCE alone).
     #[arg(long, default_value_t = shipped().stop_category_weight)]
@@ -555,8 +560,18 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         }
         None => None,
     };
-    let outcome: EnsembleOutcome<B::InnerBackend> =
+    let mut outcome: EnsembleOutcome<B::InnerBackend> =
         train_ensemble_from::<B>(&config, &data, device, !args.quiet, init.as_ref())?;
+    let stacking = if args.stacking {
+        crate::stacking::fit(&mut outcome.model, &data, device)
+    } else {
+        None
+    };
+    if let Some(s) = &stacking {
+        for d in &s.datasets {
+            tracing::info!(dataset = d.dataset, weight = d.weight, criterion = ?d.criterion, values = ?d.values, "stacking weight of the prompt-specific logits");
+        }
+    }
 
     // With a validation fold, the end-of-run table is that fold's (the settings are being
     // chosen; the test split stays unseen).
@@ -573,6 +588,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
         "split": "validation",
         "best_epochs": best_epochs(&outcome),
         "metrics": outcome.validation,
+        "stacking": stacking,
         "members": outcome.members,
         (reported.as_str()): test_summary,
     });
@@ -881,6 +897,8 @@ mod tests {
         assert!(!parse(&["--difficulty", "false"]).difficulty);
         assert!(parse(&["--category-prior"]).category_prior);
         assert!(!parse(&["--category-prior", "false"]).category_prior);
+        assert!(parse(&[]).stacking, "stacking is on by default");
+        assert!(!parse(&["--stacking", "false"]).stacking);
     }
 
     /// The shipped router (`models/default`) was trained with the defaults: its manifest records

@@ -358,3 +358,72 @@ fn an_artifact_read_back_scores_as_it_did() {
     expected.reverse();
     assert_eq!(bias(&flipped), expected);
 }
+
+/// The stacked router: the category-mean rule and its per-category weights (fitted on the
+/// validation split by `train::stacking`, here also set by hand to distinct values) are part
+/// of the exported graph and score alike in burn and ONNX Runtime; weight 0 everywhere is the
+/// network as trained, weight 1 the rule alone, and other weights move the scores.
+#[test]
+fn the_stacked_rule_is_exported_and_scores_alike() {
+    let data = training_data();
+    let config = small_config(&data).with_max_epochs(3);
+    let device = Default::default();
+    let outcome = train_ensemble::<Autodiff<NdArray<f32>>>(&config, &data, &device, false).unwrap();
+    let all: Vec<&Example> = data.examples.iter().collect();
+    let plain = inference::predict(&outcome.model, &all, 256, &device);
+    let k = data.category_classes.len();
+    assert!(k >= 2, "the synthetic table has several categories");
+    let means = data.category_prior_means();
+    assert_eq!(means.len(), k * MODELS.len());
+    assert!(means.iter().all(|p| (0.0..=1.0).contains(p)));
+
+    let with = |weights: &[f32]| train::model::RouterEnsemble {
+        members: outcome
+            .model
+            .members
+            .iter()
+            .map(|m| m.clone().with_rule(Some((&means, weights)), &device))
+            .collect(),
+    };
+    let max_gap = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    let zeros = inference::predict(&with(&vec![0.0; k]), &all, 256, &device);
+    let gap = max_gap(&plain.quality, &zeros.quality);
+    assert!(gap < 1e-6, "weight 0 changed the scores by {gap}");
+
+    // Weight 1: every score is a mix of the rule's category means, so inside their range.
+    let rule_only = inference::predict(&with(&vec![1.0; k]), &all, 256, &device);
+    let (lo, hi) = means
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(lo, hi), &p| (lo.min(p), hi.max(p)));
+    for q in &rule_only.quality {
+        assert!(
+            *q >= lo - 1e-5 && *q <= hi + 1e-5,
+            "{q} outside [{lo}, {hi}]"
+        );
+    }
+    assert!(max_gap(&plain.quality, &rule_only.quality) > 1e-3);
+
+    let distinct: Vec<f32> = (0..k).map(|c| c as f32 / (k - 1) as f32).collect();
+    let stacked = with(&distinct);
+    assert!(stacked.members[0].rule.is_some());
+    let gap = max_parity_gap(&stacked, &data);
+    assert!(gap < 1e-4, "burn and ONNX Runtime disagree by {gap}");
+
+    // The fit itself: one weight per dataset from the grid, spread to every category class.
+    let mut fitted = outcome.model.clone();
+    let fit = train::stacking::fit(&mut fitted, &data, &device).unwrap();
+    assert_eq!(fit.class_weights.len(), k);
+    assert!(!fit.datasets.is_empty());
+    for d in &fit.datasets {
+        assert!(train::stacking::GRID.contains(&d.weight), "{d:?}");
+        assert_eq!(d.values.len(), train::stacking::GRID.len());
+    }
+    assert!(fitted.members.iter().all(|m| m.rule.is_some()));
+    let gap = max_parity_gap(&fitted, &data);
+    assert!(gap < 1e-4, "burn and ONNX Runtime disagree by {gap}");
+}

@@ -6,6 +6,8 @@
 //! h ─► MatMul+Add ─► prompt ─► MatMul(model_vectorsᵀ)+Add(model_bias) ─► quality_mf
 //! [optional] h ─► MatMul+Add ─► difficulty; quality_mf + difficulty
 //! [optional] h ─► MatMul+Add ─► (Mul 1/T) ─► Softmax(axis 1) ─► MatMul(prior_table) ─► + quality
+//! [optional, with the prior] q + MatMul(category probs, rule_weights)
+//!            · (MatMul(category probs, rule_means) − q), the stacked category-mean rule
 //! quality logits ─► Sigmoid ─► quality
 //! h ─► MatMul+Add ─► Softmax(axis 1) ─► task_probs
 //! ```
@@ -247,6 +249,25 @@ fn member_graph<B: Backend>(
         }
         _ => None,
     };
+    let rule = model
+        .rule
+        .as_ref()
+        .map(|r| {
+            Ok::<_, ExportError>((
+                param2("rule_means", &r.means)?,
+                param2("rule_weights", &r.weights)?,
+            ))
+        })
+        .transpose()?;
+    if let (Some((means, weights)), Some(prior)) = (&rule, &prior)
+        && (means.dims != prior.table.dims || weights.dims != [prior.table.dims[0], 1])
+    {
+        return Err(ExportError::Shape {
+            name: "rule_means",
+            found: [means.dims.to_vec(), weights.dims.to_vec()].concat(),
+            expected: format!("{:?} and [{}, 1]", prior.table.dims, prior.table.dims[0]),
+        });
+    }
     let v = |name: &str| format!("{prefix}{name}");
     let initializer: Vec<TensorProto> = vec![
         onnx_proto::tensor_f32(
@@ -373,54 +394,8 @@ fn member_graph<B: Backend>(
             vec![v("quality_mm")],
             vec![],
         ),
-        (
-            "Add",
-            "quality_add",
-            vec![v("quality_mm"), v("model_bias")],
-            vec![v("quality_mf")],
-            vec![],
-        ),
     ];
-    // Quality logits before the sigmoid, summed in the order burn adds them: the
-    // factorisation term, then the per-prompt difficulty, then the predicted-category prior.
-    let mut logits = v("quality_mf");
-    if let Some(d) = &difficulty {
-        initializer.push(onnx_proto::tensor_f32(
-            &v("difficulty.weight"),
-            &dims(&d.weight.dims),
-            &d.weight.values,
-        ));
-        initializer.push(onnx_proto::tensor_f32(
-            &v("difficulty.bias"),
-            &dims(&[d.bias.len()]),
-            &d.bias,
-        ));
-        specs.extend([
-            (
-                "MatMul",
-                "difficulty_mm",
-                vec![v("hidden"), v("difficulty.weight")],
-                vec![v("difficulty_mm")],
-                vec![],
-            ),
-            (
-                "Add",
-                "difficulty_add",
-                vec![v("difficulty_mm"), v("difficulty.bias")],
-                vec![v("difficulty")],
-                vec![],
-            ),
-            // [batch, 1] broadcast over the candidates.
-            (
-                "Add",
-                "quality_difficulty",
-                vec![logits, v("difficulty")],
-                vec![v("quality_with_difficulty")],
-                vec![],
-            ),
-        ]);
-        logits = v("quality_with_difficulty");
-    }
+    // The category softmax first: both the prior and the stacked rule read it.
     if let Some(prior) = &prior {
         initializer.push(onnx_proto::tensor_f32(
             &v("category.weight"),
@@ -469,14 +444,65 @@ fn member_graph<B: Backend>(
             ));
             softmax_in = v("category_scaled");
         }
+        specs.push((
+            "Softmax",
+            "category_probs",
+            vec![softmax_in],
+            vec![v("category_probs")],
+            vec![onnx_proto::attr_int("axis", 1)],
+        ));
+    }
+    if let Some(d) = &difficulty {
+        initializer.push(onnx_proto::tensor_f32(
+            &v("difficulty.weight"),
+            &dims(&d.weight.dims),
+            &d.weight.values,
+        ));
+        initializer.push(onnx_proto::tensor_f32(
+            &v("difficulty.bias"),
+            &dims(&[d.bias.len()]),
+            &d.bias,
+        ));
         specs.extend([
             (
-                "Softmax",
-                "category_probs",
-                vec![softmax_in],
-                vec![v("category_probs")],
-                vec![onnx_proto::attr_int("axis", 1)],
+                "MatMul",
+                "difficulty_mm",
+                vec![v("hidden"), v("difficulty.weight")],
+                vec![v("difficulty_mm")],
+                vec![],
             ),
+            (
+                "Add",
+                "difficulty_add",
+                vec![v("difficulty_mm"), v("difficulty.bias")],
+                vec![v("difficulty")],
+                vec![],
+            ),
+        ]);
+    }
+    // Quality logits before the sigmoid, summed in the order burn adds them
+    // (crate::model::RouterModel::forward_logits).
+    specs.push((
+        "Add",
+        "quality_add",
+        vec![v("quality_mm"), v("model_bias")],
+        vec![v("quality_mf")],
+        vec![],
+    ));
+    let mut logits = v("quality_mf");
+    if difficulty.is_some() {
+        // [batch, 1] broadcast over the candidates.
+        specs.push((
+            "Add",
+            "quality_difficulty",
+            vec![logits, v("difficulty")],
+            vec![v("quality_with_difficulty")],
+            vec![],
+        ));
+        logits = v("quality_with_difficulty");
+    }
+    if prior.is_some() {
+        specs.extend([
             (
                 "MatMul",
                 "prior_mm",
@@ -494,14 +520,73 @@ fn member_graph<B: Backend>(
         ]);
         logits = v("quality_with_prior");
     }
-    specs.extend([
-        (
+    match rule.as_ref().filter(|_| prior.is_some()) {
+        None => specs.push((
             "Sigmoid",
             "quality",
             vec![logits],
             vec![quality_out.to_string()],
             vec![],
-        ),
+        )),
+        // quality = q + a(x) · (r(x) − q), in the order burn computes it.
+        Some((means, weights)) => {
+            initializer.push(onnx_proto::tensor_f32(
+                &v("rule_means"),
+                &dims(&means.dims),
+                &means.values,
+            ));
+            initializer.push(onnx_proto::tensor_f32(
+                &v("rule_weights"),
+                &dims(&weights.dims),
+                &weights.values,
+            ));
+            specs.extend([
+                (
+                    "Sigmoid",
+                    "quality_net",
+                    vec![logits],
+                    vec![v("quality_net")],
+                    vec![],
+                ),
+                (
+                    "MatMul",
+                    "rule_quality",
+                    vec![v("category_probs"), v("rule_means")],
+                    vec![v("rule_quality")],
+                    vec![],
+                ),
+                (
+                    "Sub",
+                    "rule_gap",
+                    vec![v("rule_quality"), v("quality_net")],
+                    vec![v("rule_gap")],
+                    vec![],
+                ),
+                (
+                    "MatMul",
+                    "rule_weight",
+                    vec![v("category_probs"), v("rule_weights")],
+                    vec![v("rule_weight")],
+                    vec![],
+                ),
+                (
+                    "Mul",
+                    "rule_step",
+                    vec![v("rule_gap"), v("rule_weight")],
+                    vec![v("rule_step")],
+                    vec![],
+                ),
+                (
+                    "Add",
+                    "quality",
+                    vec![v("quality_net"), v("rule_step")],
+                    vec![quality_out.to_string()],
+                    vec![],
+                ),
+            ]);
+        }
+    }
+    specs.extend([
         (
             "MatMul",
             "task_mm",

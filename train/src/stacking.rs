@@ -1,0 +1,407 @@
+//! Stacking the category-mean rule onto the network, per dataset, on the validation split.
+//!
+//! The per-category mean (each candidate's train-split mean label in the prompt's category)
+//! is the simple rule that beats the network on some datasets (MMLU-Pro, LLMRouter). The
+//! router contains it: the category head's softmax reads the rule's table, and the output is
+//! `q + a · (rule − q)` with a weight `a` per dataset, chosen on the validation split from
+//! [`GRID`] by the routing figures the offline evaluation reports (APGR of the two-model
+//! view, quality of the λ = 0 pick of the multi-model view); a weight other than 0 is taken
+//! only when its paired-bootstrap gain over weight 0 is above zero at the 2.5% quantile, so
+//! a hundred validation prompts' noise does not move a dataset. The weights live in the graph
+//! ([`crate::model::RouterModel::rule`], one weight per category class, read through
+//! the category head's softmax), so `serve` and `train eval` run the stacked router as one
+//! code path. Weight 0 everywhere is the network as trained, so the fit can only move a
+//! dataset away from it when the validation split says so.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::backend::Backend;
+use datasets::split::Split;
+use serde::Serialize;
+
+use crate::data::{Example, TrainingData, feature_tensors};
+use crate::eval::bootstrap::{PairRanking, resample_counts};
+use crate::eval::metrics::PairOutcome;
+use crate::inference::{self, Predictions};
+use crate::model::RouterEnsemble;
+
+/// Candidate weights of the rule (0: the network as trained; 1: the category-mean rule alone).
+pub const GRID: [f32; 9] = [0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0];
+
+/// A dataset needs this many validation prompts for its weight to be fitted; below it the
+/// differences between grid points are noise, and the network stays as trained (weight 0).
+pub const MIN_PROMPTS: usize = 100;
+
+/// The two-model view's pair, as `train eval` defaults it.
+pub const STRONG: &str = "gpt-4-1106-preview";
+pub const WEAK: &str = "mistralai/Mixtral-8x7B-Instruct-v0.1";
+
+/// What the fit chose for one dataset, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetFit {
+    pub dataset: String,
+    /// Validation prompts of the dataset.
+    pub prompts: usize,
+    /// The rule's weight its categories get.
+    pub weight: f32,
+    /// What the criterion sums, e.g. `["apgr"]`, `["quality_lambda0"]`; empty when the
+    /// dataset has neither view (or too few prompts) and keeps weight 0.
+    pub criterion: Vec<&'static str>,
+    /// The criterion at every grid weight, in [`GRID`] order (`None`: undefined there).
+    pub values: Vec<Option<f64>>,
+    /// Share of the validation prompts whose most probable category class (the category
+    /// head's argmax, first member) is their own: how well the rule can read the category
+    /// that the per-category baseline is given.
+    pub category_accuracy: f64,
+    /// 2.5% quantile of each weight's paired-bootstrap gain over weight 0 on the same
+    /// prompts ([`RESAMPLES`] resamples).
+    pub gain_lower: Vec<Option<f64>>,
+}
+
+/// The fitted weights: per dataset, and per category class as the graph reads them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stacking {
+    pub grid: Vec<f32>,
+    pub datasets: Vec<DatasetFit>,
+    /// One weight per category class, in [`TrainingData::category_classes`] order.
+    pub class_weights: Vec<f32>,
+}
+
+/// Fits the per-dataset weights on `data`'s validation split and sets them in every member of
+/// `model`. `None` (model unchanged) when the network has no predicted-category prior or
+/// the data no validation split.
+pub fn fit<B: Backend>(
+    model: &mut RouterEnsemble<B>,
+    data: &TrainingData,
+    device: &B::Device,
+) -> Option<Stacking> {
+    let k = data.category_classes.len();
+    if k == 0 || model.members.iter().any(|m| m.prior_table.is_none()) {
+        return None;
+    }
+    let validation = data.split(Split::Validation);
+    if validation.is_empty() {
+        return None;
+    }
+    let means = data.category_prior_means();
+    let predictions: Vec<Predictions> = GRID
+        .iter()
+        .map(|&g| {
+            let uniform = vec![g; k];
+            let trial = weighted(model, Some((&means, &uniform)), device);
+            inference::predict(&trial, &validation, 512, device)
+        })
+        .collect();
+    let index = |name: &str| data.candidates.iter().position(|c| c.name == name);
+    let pair = (index(STRONG), index(WEAK));
+    let priced: Vec<bool> = data
+        .candidates
+        .iter()
+        .map(|c| c.price().is_some())
+        .collect();
+    let mut by_dataset: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, e) in validation.iter().enumerate() {
+        by_dataset.entry(e.dataset).or_default().push(i);
+    }
+    let predicted_class = predicted_classes(model, &validation, device);
+    let mut weight_of_dataset = vec![0.0f32; data.datasets.len()];
+    let mut fits = Vec::new();
+    for (&d, rows) in &by_dataset {
+        let examples: Vec<&Example> = rows.iter().map(|&i| validation[i]).collect();
+        let mut fit = fit_dataset(
+            &data.datasets[d].name,
+            &examples,
+            rows,
+            &predictions,
+            pair,
+            &priced,
+        );
+        let hits = rows
+            .iter()
+            .filter(|&&i| {
+                validation[i].category_class.is_some()
+                    && validation[i].category_class == predicted_class[i]
+            })
+            .count();
+        fit.category_accuracy = hits as f64 / rows.len().max(1) as f64;
+        weight_of_dataset[d] = fit.weight;
+        fits.push(fit);
+    }
+    let class_weights = class_datasets(data)
+        .into_iter()
+        .map(|d| d.map_or(0.0, |d| weight_of_dataset[d]))
+        .collect::<Vec<f32>>();
+    *model = weighted(model, Some((&means, &class_weights)), device);
+    Some(Stacking {
+        grid: GRID.to_vec(),
+        datasets: fits,
+        class_weights,
+    })
+}
+
+/// A copy of `model` whose members all carry the rule `(means, weights)` (see
+/// [`crate::model::RouterModel::with_rule`]).
+fn weighted<B: Backend>(
+    model: &RouterEnsemble<B>,
+    rule: Option<(&[f32], &[f32])>,
+    device: &B::Device,
+) -> RouterEnsemble<B> {
+    RouterEnsemble {
+        members: model
+            .members
+            .iter()
+            .map(|m| m.clone().with_rule(rule, device))
+            .collect(),
+    }
+}
+
+/// The category head's most probable class for every example (first member; `None` without
+/// the head).
+fn predicted_classes<B: Backend>(
+    model: &RouterEnsemble<B>,
+    examples: &[&Example],
+    device: &B::Device,
+) -> Vec<Option<usize>> {
+    let Some(first) = model.members.first() else {
+        return vec![None; examples.len()];
+    };
+    let dense_dim = first.hidden.weight.dims()[0] - first.embedding.weight.dims()[1];
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(512) {
+        let rows: Vec<&models::Features> = chunk.iter().map(|e| &e.features).collect();
+        let batch = models::FeatureBatch::from_features(&rows, dense_dim);
+        let (ids, weights, dense) = feature_tensors::<B>(&batch, device);
+        match first.forward_logits(ids, weights, dense).category {
+            Some(logits) => {
+                let classes: Vec<i64> = logits.argmax(1).into_data().iter::<i64>().collect();
+                out.extend(classes.into_iter().map(|c| usize::try_from(c).ok()));
+            }
+            None => out.extend(std::iter::repeat_n(None, chunk.len())),
+        }
+    }
+    out
+}
+
+/// The dataset of every category class (from the train examples that carry it).
+fn class_datasets(data: &TrainingData) -> Vec<Option<usize>> {
+    let mut out = vec![None; data.category_classes.len()];
+    for e in &data.examples {
+        if let Some(c) = e.category_class.filter(|&c| c < out.len()) {
+            out[c] = Some(e.dataset);
+        }
+    }
+    out
+}
+
+/// The criterion of one dataset at every grid weight, and the weight it picks (see [`choose`]).
+fn fit_dataset(
+    name: &str,
+    examples: &[&Example],
+    rows: &[usize],
+    predictions: &[Predictions],
+    pair: (Option<usize>, Option<usize>),
+    priced: &[bool],
+) -> DatasetFit {
+    let pair_rows: Vec<usize> = match pair {
+        (Some(s), Some(w)) => (0..examples.len())
+            .filter(|&j| examples[j].mask[s] > 0.0 && examples[j].mask[w] > 0.0)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let multi_rows: Vec<usize> = (0..examples.len())
+        .filter(|&j| examples[j].labelled().filter(|&m| priced[m]).count() >= 3)
+        .collect();
+    let mut criterion = Vec::new();
+    let pair = match pair {
+        (Some(s), Some(w)) if pair_rows.len() >= MIN_PROMPTS => {
+            criterion.push("apgr");
+            Some((s, w))
+        }
+        _ => None,
+    };
+    let multi = multi_rows.len() >= MIN_PROMPTS;
+    if multi {
+        criterion.push("quality_lambda0");
+    }
+    let judges: Vec<Criterion> = predictions
+        .iter()
+        .map(|p| Criterion {
+            ranking: pair.map(|(s, w)| pair_ranking(examples, rows, &pair_rows, p, s, w)),
+            picks: multi.then(|| picks(examples, rows, &multi_rows, p, priced)),
+        })
+        .collect();
+    let unit = vec![1u32; examples.len()];
+    let values: Vec<Option<f64>> = judges.iter().map(|j| j.value(&unit)).collect();
+    // The paired bootstrap of every weight's gain over weight 0 (the first grid point).
+    let resampled: Vec<Vec<Option<f64>>> = (0..RESAMPLES)
+        .map(|b| {
+            let w = resample_counts(BOOTSTRAP_SEED, name, b, examples.len());
+            judges.iter().map(|j| j.value(&w)).collect()
+        })
+        .collect();
+    let gain_lower: Vec<Option<f64>> = (0..GRID.len())
+        .map(|g| {
+            let mut gains: Vec<f64> = resampled
+                .iter()
+                .filter_map(|r| Some(r[g]? - r[0]?))
+                .collect();
+            if gains.len() < RESAMPLES / 2 {
+                return None;
+            }
+            gains.sort_by(f64::total_cmp);
+            gains.get(gains.len() * 25 / 1000).copied()
+        })
+        .collect();
+    DatasetFit {
+        dataset: name.to_string(),
+        prompts: examples.len(),
+        weight: choose(&values, &gain_lower),
+        criterion,
+        values,
+        category_accuracy: 0.0,
+        gain_lower,
+    }
+}
+
+/// Resamples of the paired bootstrap that guards each move away from weight 0.
+const RESAMPLES: usize = 200;
+const BOOTSTRAP_SEED: u64 = 0x57AC_4ED0;
+
+/// One grid weight's routing figures on a dataset's validation prompts, re-weightable for
+/// the bootstrap: the two-model ranking and the realised quality of each λ = 0 pick.
+struct Criterion {
+    ranking: Option<PairRanking>,
+    /// By validation position; `None` where the prompt is not in the multi-model view.
+    picks: Option<Vec<Option<f64>>>,
+}
+
+impl Criterion {
+    /// APGR plus mean λ = 0 quality with prompt weights `w`; `None` when a part is undefined.
+    fn value(&self, w: &[u32]) -> Option<f64> {
+        if self.ranking.is_none() && self.picks.is_none() {
+            return None;
+        }
+        let mut total = 0.0;
+        if let Some(r) = &self.ranking {
+            total += r.summary(w).apgr?;
+        }
+        if let Some(picks) = &self.picks {
+            let (mut sum, mut n) = (0.0, 0.0);
+            for (q, &k) in picks.iter().zip(w) {
+                if let Some(q) = q {
+                    sum += f64::from(k) * q;
+                    n += f64::from(k);
+                }
+            }
+            if n == 0.0 {
+                return None;
+            }
+            total += sum / n;
+        }
+        Some(total)
+    }
+}
+
+/// The two-model view's ranking over `pair_rows` (positions in `examples`; `rows` maps them
+/// to prediction rows): prompts ranked by predicted strong − weak quality.
+fn pair_ranking(
+    examples: &[&Example],
+    rows: &[usize],
+    pair_rows: &[usize],
+    p: &Predictions,
+    strong: usize,
+    weak: usize,
+) -> PairRanking {
+    let scores: Vec<f64> = pair_rows
+        .iter()
+        .map(|&j| {
+            let q = p.quality(rows[j]);
+            f64::from(q[strong]) - f64::from(q[weak])
+        })
+        .collect();
+    let outcomes: Vec<PairOutcome> = pair_rows
+        .iter()
+        .map(|&j| PairOutcome {
+            strong: f64::from(examples[j].labels[strong]),
+            weak: f64::from(examples[j].labels[weak]),
+        })
+        .collect();
+    PairRanking::new(pair_rows, &scores, &outcomes)
+}
+
+/// Realised quality of the λ = 0 pick (the labelled, priced candidate predicted best) at
+/// every validation position of `multi_rows`.
+fn picks(
+    examples: &[&Example],
+    rows: &[usize],
+    multi_rows: &[usize],
+    p: &Predictions,
+    priced: &[bool],
+) -> Vec<Option<f64>> {
+    let mut out = vec![None; examples.len()];
+    for &j in multi_rows {
+        let q = p.quality(rows[j]);
+        let e = examples[j];
+        out[j] = e
+            .labelled()
+            .filter(|&m| priced[m])
+            .max_by(|&a, &b| q[a].total_cmp(&q[b]))
+            .map(|m| f64::from(e.labels[m]));
+    }
+    out
+}
+
+/// The grid weight with the best criterion value among those whose paired-bootstrap gain over
+/// weight 0 has a 2.5% quantile above zero (a move away from the network as trained needs a
+/// validation gain beyond resampling noise); ties to the smaller weight; 0 when none qualifies.
+fn choose(values: &[Option<f64>], gain_lower: &[Option<f64>]) -> f32 {
+    let mut weight = 0.0f32;
+    let mut best: Option<f64> = values.first().copied().flatten();
+    for ((g, v), lo) in GRID.iter().zip(values).zip(gain_lower) {
+        if let (Some(v), Some(lo)) = (*v, *lo)
+            && lo > 0.0
+            && best.is_none_or(|b| v > b)
+        {
+            best = Some(v);
+            weight = *g;
+        }
+    }
+    weight
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const N: usize = GRID.len();
+
+    #[test]
+    fn a_weight_needs_a_gain_beyond_noise() {
+        let mut values = vec![Some(0.5); N];
+        values[2] = Some(0.7);
+        values[5] = Some(0.7);
+        let noisy = vec![Some(-0.01); N];
+        assert_eq!(
+            choose(&values, &noisy),
+            0.0,
+            "gains within noise: as trained"
+        );
+        let mut sure = noisy.clone();
+        sure[5] = Some(0.01);
+        assert_eq!(choose(&values, &sure), GRID[5]);
+        sure[2] = Some(0.02);
+        assert_eq!(
+            choose(&values, &sure),
+            GRID[2],
+            "ties go to the smaller weight"
+        );
+        values[8] = Some(0.9);
+        sure[8] = Some(0.1);
+        assert_eq!(choose(&values, &sure), 1.0);
+    }
+
+    #[test]
+    fn without_a_criterion_the_network_stays_as_trained() {
+        assert_eq!(choose(&[None; N], &[None; N]), 0.0);
+    }
+}
