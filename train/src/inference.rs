@@ -57,7 +57,7 @@ pub fn predict<B: Backend, M: Members<B> + ?Sized>(
     let Some(first) = model.members().first() else {
         return Predictions::default();
     };
-    let dense_dim = first.hidden.weight.dims()[0] - first.embedding.weight.dims()[1];
+    let dense_dim = first.dense_dim();
     let mut out = Predictions::default();
     for chunk in examples.chunks(batch_size.max(1)) {
         let rows: Vec<&models::Features> = chunk.iter().map(|e| &e.features).collect();

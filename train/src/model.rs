@@ -243,6 +243,11 @@ pub struct CategoryRule<B: Backend> {
 }
 
 impl<B: Backend> RouterModel<B> {
+    /// Width of the `dense` input (the first layer's inputs beyond the embedding bag).
+    pub fn dense_dim(&self) -> usize {
+        self.hidden.weight.dims()[0] - self.embedding.weight.dims()[1]
+    }
+
     /// Runs the network up to the logits of its heads.
     ///
     /// Shapes: `ids` `[batch, width]`, `weights` `[batch, width]`, `dense` `[batch, dense_dim]`.

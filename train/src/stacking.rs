@@ -165,7 +165,7 @@ fn predicted_classes<B: Backend>(
     let Some(first) = model.members.first() else {
         return vec![None; examples.len()];
     };
-    let dense_dim = first.hidden.weight.dims()[0] - first.embedding.weight.dims()[1];
+    let dense_dim = first.dense_dim();
     let mut out = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(512) {
         let rows: Vec<&models::Features> = chunk.iter().map(|e| &e.features).collect();
