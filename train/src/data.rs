@@ -471,6 +471,16 @@ fn fill_priors(examples: &mut [Example], n: usize) {
     }
 }
 
+/// Two tables of train-split mean labels, row-major `[category_classes, candidates]`
+/// (see [`TrainingData::prior_mean_tables`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorMeanTables {
+    /// Each candidate's mean in the class's (dataset, category), shrunk toward `dataset`.
+    pub category: Vec<f32>,
+    /// Each candidate's mean in the class's dataset, repeated over the dataset's classes.
+    pub dataset: Vec<f32>,
+}
+
 /// Bounds of a prior probability before it becomes a logit (a category where a model was
 /// always right must not start at an infinite logit).
 const PRIOR_CLAMP: f64 = 0.02;
@@ -493,6 +503,14 @@ impl TrainingData {
     /// The means behind [`TrainingData::category_prior_logits`], as probabilities (the
     /// category-mean rule that [`crate::stacking`] stacks onto the network).
     pub fn category_prior_means(&self) -> Vec<f32> {
+        self.prior_mean_tables().category
+    }
+
+    /// The per-(dataset, category) means of [`TrainingData::category_prior_means`] and, in the
+    /// same layout, the dataset means they are shrunk toward (every class row of a dataset
+    /// holds that dataset's shrunk per-candidate means: the best-single-model rule), both
+    /// from one pass over the train split.
+    pub fn prior_mean_tables(&self) -> PriorMeanTables {
         let (k, n) = (self.category_classes.len(), self.candidates.len());
         let zero = || (vec![0.0f64; n], vec![0.0f64; n]);
         let mut global = zero();
@@ -517,21 +535,27 @@ impl TrainingData {
             }
         }
         let bases = shrunk_dataset_means(&by_dataset);
-        let mut table = Vec::with_capacity(k * n);
+        let mut category = Vec::with_capacity(k * n);
+        let mut dataset_means = Vec::with_capacity(k * n);
         for (c, (c_sum, c_count)) in by_class.iter().enumerate() {
             let dataset = class_dataset[c].and_then(|d| bases.get(&d));
             for m in 0..n {
                 let global_mean = global.0[m] / global.1[m].max(1.0);
-                let p = match dataset.and_then(|bases| bases[m]) {
-                    Some(base) => {
-                        (c_sum[m] + PRIOR_STRENGTH * base) / (c_count[m] + PRIOR_STRENGTH)
-                    }
-                    None => global_mean,
+                let (p, base) = match dataset.and_then(|bases| bases[m]) {
+                    Some(base) => (
+                        (c_sum[m] + PRIOR_STRENGTH * base) / (c_count[m] + PRIOR_STRENGTH),
+                        base,
+                    ),
+                    None => (global_mean, global_mean),
                 };
-                table.push(p as f32);
+                category.push(p as f32);
+                dataset_means.push(base as f32);
             }
         }
-        table
+        PriorMeanTables {
+            category,
+            dataset: dataset_means,
+        }
     }
 }
 

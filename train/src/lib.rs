@@ -15,8 +15,8 @@
 //! - [`output_length`]: each candidate's expected answer length, comparable across the
 //!   datasets candidates were labelled on.
 //! - [`onnx`]: the ONNX graph of that network and the artifact directory writer.
-//! - [`stacking`]: per-dataset weights of the network's prompt-specific logits against the
-//!   predicted-category prior, fitted on the validation split and exported in the graph.
+//! - [`stacking`]: the simple rules (category means, the dataset's best single model) stacked
+//!   onto the network with per-dataset weights fitted on the validation split, in the graph.
 //! - [`summary`]: the short test-split summary printed after training (router vs per-category
 //!   prior).
 //! - [`run`]: the `train` command: data → examples → training → artifact → summary.

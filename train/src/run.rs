@@ -569,7 +569,7 @@ fn run_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> anyhow::R
     };
     if let Some(s) = &stacking {
         for d in &s.datasets {
-            tracing::info!(dataset = d.dataset, weight = d.weight, criterion = ?d.criterion, values = ?d.values, "stacking weight of the prompt-specific logits");
+            tracing::info!(dataset = d.dataset, weight = d.weight, blend = d.blend, criterion = ?d.criterion, "stacking: the rule's weight and blend");
         }
     }
 

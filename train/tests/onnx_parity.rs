@@ -418,10 +418,12 @@ fn the_stacked_rule_is_exported_and_scores_alike() {
     let mut fitted = outcome.model.clone();
     let fit = train::stacking::fit(&mut fitted, &data, &device).unwrap();
     assert_eq!(fit.class_weights.len(), k);
+    assert_eq!(fit.class_blends.len(), k);
     assert!(!fit.datasets.is_empty());
     for d in &fit.datasets {
         assert!(train::stacking::GRID.contains(&d.weight), "{d:?}");
-        assert_eq!(d.values.len(), train::stacking::GRID.len());
+        assert!(train::stacking::BLENDS.contains(&d.blend), "{d:?}");
+        assert_eq!(d.trials.len(), train::stacking::settings().len());
     }
     assert!(fitted.members.iter().all(|m| m.rule.is_some()));
     let gap = max_parity_gap(&fitted, &data);
