@@ -7,8 +7,9 @@
 //! `b · category means + (1 − b) · dataset means`, and the output is `q + a · (rule − q)` with a
 //! weight `a` and a blend `b` per dataset, chosen on the validation split from [`GRID`] ×
 //! [`BLENDS`] by the routing figures the offline evaluation reports (APGR of the two-model
-//! view, quality of the λ = 0 pick of the multi-model view); a setting other than weight 0 is
-//! taken only when its paired-bootstrap gain over weight 0 is above zero at the 2.5% quantile,
+//! view, quality of the λ = 0 pick of the multi-model view), each trial setting only that
+//! dataset's classes so that it scores the router the fit exports; a setting other than weight 0
+//! is taken only when its paired-bootstrap gain over weight 0 is above zero at the 2.5% quantile,
 //! so a hundred validation prompts' noise does not move a dataset. The weights and the blended
 //! table live in the graph ([`crate::model::RouterModel::rule`], one weight per category
 //! class, read through the category head's softmax), so `serve` and `train eval` run the
