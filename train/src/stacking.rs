@@ -160,11 +160,9 @@ pub fn fit<B: Backend>(
                 inference::predict(&trial, &examples, 512, device)
             })
             .collect();
-        let local: Vec<usize> = (0..examples.len()).collect();
         let mut fit = fit_dataset(
             &data.datasets[d].name,
             &examples,
-            &local,
             (&settings, &predictions),
             pair,
             &priced,
@@ -292,7 +290,6 @@ fn class_datasets(data: &TrainingData) -> Vec<Option<usize>> {
 fn fit_dataset(
     name: &str,
     examples: &[&Example],
-    rows: &[usize],
     (settings, predictions): (&[Setting], &[Predictions]),
     pair: (Option<usize>, Option<usize>),
     priced: &[bool],
@@ -321,8 +318,8 @@ fn fit_dataset(
     let judges: Vec<Criterion> = predictions
         .iter()
         .map(|p| Criterion {
-            ranking: pair.map(|(s, w)| pair_ranking(examples, rows, &pair_rows, p, s, w)),
-            picks: multi.then(|| picks(examples, rows, &multi_rows, p, priced)),
+            ranking: pair.map(|(s, w)| pair_ranking(examples, &pair_rows, p, s, w)),
+            picks: multi.then(|| picks(examples, &multi_rows, p, priced)),
         })
         .collect();
     let unit = vec![1u32; examples.len()];
@@ -409,11 +406,10 @@ impl Criterion {
     }
 }
 
-/// The two-model view's ranking over `pair_rows` (positions in `examples`; `rows` maps them
-/// to prediction rows): prompts ranked by predicted strong − weak quality.
+/// The two-model view's ranking over `pair_rows` (positions in `examples`, which are also the
+/// rows of `p`): prompts ranked by predicted strong − weak quality.
 fn pair_ranking(
     examples: &[&Example],
-    rows: &[usize],
     pair_rows: &[usize],
     p: &Predictions,
     strong: usize,
@@ -422,7 +418,7 @@ fn pair_ranking(
     let scores: Vec<f64> = pair_rows
         .iter()
         .map(|&j| {
-            let q = p.quality(rows[j]);
+            let q = p.quality(j);
             f64::from(q[strong]) - f64::from(q[weak])
         })
         .collect();
@@ -440,14 +436,13 @@ fn pair_ranking(
 /// every validation position of `multi_rows`.
 fn picks(
     examples: &[&Example],
-    rows: &[usize],
     multi_rows: &[usize],
     p: &Predictions,
     priced: &[bool],
 ) -> Vec<Option<f64>> {
     let mut out = vec![None; examples.len()];
     for &j in multi_rows {
-        let q = p.quality(rows[j]);
+        let q = p.quality(j);
         let e = examples[j];
         out[j] = e
             .labelled()
