@@ -1,6 +1,10 @@
 //! Reading a decision's feedback from the files: every `feedback-*.jsonl` last written at
 //! or after the decision's time (feedback is given after its decision, so older files
 //! cannot hold any), line by line, parsing only lines that contain the id.
+//!
+//! A file's modification time comes from the kernel's coarse clock (one tick, up to 10 ms,
+//! behind the clock that stamped the decision id), so a feedback written a millisecond
+//! after its decision can carry an mtime before it: the comparison allows [`MTIME_SLACK`].
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -10,10 +14,16 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::record::{FILE_PREFIX, FeedbackRecord};
 use crate::audit::writer::files_with_prefix;
 
+/// How far before the decision a file's mtime may be and the file still be read: well
+/// above a kernel tick, far below the age of the files this check exists to skip.
+pub const MTIME_SLACK: Duration = Duration::from_secs(2);
+
 /// The decision's feedback in the files of `dir`, in time order. Lines that do not parse
 /// (a line torn by a crash) are skipped and logged.
 pub fn scan(dir: &Path, decision_id: &str, decision_ms: u64) -> Vec<Arc<FeedbackRecord>> {
-    let since = UNIX_EPOCH + Duration::from_millis(decision_ms);
+    let since = (UNIX_EPOCH + Duration::from_millis(decision_ms))
+        .checked_sub(MTIME_SLACK)
+        .unwrap_or(UNIX_EPOCH);
     let mut found = Vec::new();
     let mut unreadable = 0usize;
     for path in files_with_prefix(dir, FILE_PREFIX) {
@@ -54,4 +64,70 @@ pub fn scan(dir: &Path, decision_id: &str, decision_ms: u64) -> Vec<Arc<Feedback
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::time::SystemTime;
+
+    fn record(decision_id: &str) -> FeedbackRecord {
+        FeedbackRecord {
+            decision_id: decision_id.to_string(),
+            time: chrono::Utc::now(),
+            source: "user".to_string(),
+            score: 0.25,
+            rating: None,
+            comment: None,
+            metadata: None,
+            revision: 1,
+            model: Some("big".to_string()),
+            predicted_quality: Some(0.9),
+        }
+    }
+
+    /// A feedback file holding one record for `id`, its mtime set to `mtime`.
+    fn file_with(dir: &Path, name: &str, id: &str, mtime: SystemTime) {
+        let mut file = std::fs::File::create(dir.join(name)).unwrap();
+        let line = serde_json::to_string(&record(id)).unwrap();
+        writeln!(file, "{line}").unwrap();
+        file.set_modified(mtime).unwrap();
+    }
+
+    #[test]
+    fn a_file_stamped_a_tick_before_its_decision_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let decision_ms = 1_796_000_000_000u64;
+        let decision = UNIX_EPOCH + Duration::from_millis(decision_ms);
+        // The coarse clock lags the fine one by up to a tick.
+        let id = "01a245ac-c72f-7518-86b9-199f44c224c6";
+        file_with(
+            dir.path(),
+            "feedback-20261205T100800.000000Z-0000.jsonl",
+            id,
+            decision - Duration::from_millis(4),
+        );
+        let found = scan(dir.path(), id, decision_ms);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].score, 0.25);
+    }
+
+    #[test]
+    fn files_last_written_long_before_the_decision_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let decision_ms = 1_796_000_000_000u64;
+        let decision = UNIX_EPOCH + Duration::from_millis(decision_ms);
+        let id = "01a245ac-c72f-7518-86b9-199f44c224c6";
+        file_with(
+            dir.path(),
+            "feedback-20261205T090800.000000Z-0000.jsonl",
+            id,
+            decision - Duration::from_secs(3600),
+        );
+        assert!(
+            scan(dir.path(), id, decision_ms).is_empty(),
+            "an hour-old file cannot hold feedback on this decision, so it is not read"
+        );
+    }
 }
