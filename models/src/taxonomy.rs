@@ -5,25 +5,28 @@
 //!
 //! | task | what it covers | examples |
 //! |---|---|---|
-//! | `math` | arithmetic, algebra, statistics, word problems | GSM8K, MMLU `*_mathematics`, MT-Bench math |
-//! | `coding` | writing, reading or debugging code | MT-Bench coding, MMLU computer science |
-//! | `reasoning` | logic puzzles, formal logic, fallacies | MT-Bench reasoning, MMLU `formal_logic` |
-//! | `stem` | natural sciences, engineering | MMLU physics/chemistry/biology, MMLU-Pro engineering |
+//! | `math` | arithmetic, algebra, statistics, word problems | GSM8K, ZeroEval GSM8K and MATH, MMLU `*_mathematics`, MT-Bench math |
+//! | `coding` | writing, reading or debugging code | MT-Bench coding, CRUXEval, HumanEval, MBPP, MMLU computer science |
+//! | `reasoning` | logic puzzles, formal logic, fallacies | MT-Bench reasoning, MMLU `formal_logic`, CommonsenseQA |
+//! | `stem` | natural sciences, engineering | MMLU physics/chemistry/biology, MMLU-Pro engineering, ARC, OpenBookQA |
 //! | `health` | medicine, nutrition, anatomy | MMLU `clinical_knowledge`, MMLU-Pro health |
 //! | `humanities` | history, philosophy, religion, law, ethics | MMLU `prehistory`, MMLU-Pro law, MT-Bench humanities |
 //! | `social_science` | economics, business, psychology, politics | MMLU `*_economics`, MMLU-Pro business |
-//! | `knowledge` | general facts and trivia | MMLU `global_facts`, MMLU-Pro other |
-//! | `writing` | creative and professional writing | MT-Bench writing |
+//! | `knowledge` | general facts and trivia | MMLU `global_facts`, MMLU-Pro other, TriviaQA, Natural Questions |
+//! | `writing` | creative and professional writing | MT-Bench writing, CommonGen |
 //! | `extraction` | pulling structured information out of text | MT-Bench extraction |
 //! | `roleplay` | acting a persona, open conversation in character | MT-Bench roleplay |
 //! | `general` | open-ended assistant requests | arena-bench, AlpacaEval, anything unknown |
 //!
 //! Why this list: it is the union of MT-Bench's categories (the finest labelled chat
 //! taxonomy in the data) with the subject groups MMLU and MMLU-Pro are usually reported
-//! by, merged until every task has enough prompts in the data to learn. Unknown datasets
-//! and categories map to `general`, never to an error.
+//! by, merged until every task has enough prompts in the data to learn. Sets in the generic
+//! long format whose categories name a public benchmark (LLMRouter's `human_eval`,
+//! `trivia_qa`, …) map by that benchmark. Unknown datasets and categories map to `general`,
+//! never to an error.
 
-/// Version tag of this taxonomy, recorded in the manifest's `task_mapping`.
+/// Version tag of this taxonomy (the task list and its order, which artifacts' `task_probs`
+/// follow), recorded in the manifest's `task_mapping` beside the mapping a run used.
 pub const TAXONOMY_VERSION: &str = "arbiter-tasks-v1";
 
 /// The tasks, in the order of the scorer's `task_probs` output for artifacts built on this taxonomy.
@@ -64,7 +67,9 @@ pub fn task_for(dataset: &str, category: Option<&str>) -> &'static str {
     let category = category.map(normalise);
     let category = category.as_deref().map(strip_source_prefix);
     match dataset.as_str() {
-        "gsm8k" | "math" | "mgsm" => "math",
+        "gsm8k" | "math" | "mgsm" | "zeroeval_gsm" | "zeroeval_math_l5" => "math",
+        // CRUXEval: predict a Python function's output (or input).
+        "zeroeval_crux" | "cruxeval" => "coding",
         "alpaca_eval" | "alpacaeval" | "arena_bench" | "arena_hard" => {
             category.map_or(GENERAL, chat_category_task)
         }
@@ -100,6 +105,9 @@ fn any_category_task(category: &str) -> &'static str {
     if chat != GENERAL {
         return chat;
     }
+    if let Some(task) = benchmark_task(category) {
+        return task;
+    }
     let pro = mmlu_pro_category_task(category);
     if pro != "knowledge" || category == "other" {
         return pro;
@@ -109,6 +117,25 @@ fn any_category_task(category: &str) -> &'static str {
         return subject;
     }
     GENERAL
+}
+
+/// A category that names a public benchmark (as LLMRouter's tasks do): the task that
+/// benchmark tests. `None` for a name not listed.
+fn benchmark_task(category: &str) -> Option<&'static str> {
+    Some(match category {
+        "gsm8k" | "mgsm" | "agentverse_mgsm" | "math" | "math_l5" | "svamp" | "aqua" => "math",
+        "human_eval" | "humaneval" | "mbpp" | "cruxeval" | "crux" | "livecodebench" => "coding",
+        "commonsense_qa"
+        | "agentverse_logicgrid"
+        | "logicgrid"
+        | "hellaswag"
+        | "winogrande"
+        | "bbh" => "reasoning",
+        "arc_challenge" | "arc_easy" | "openbook_qa" | "openbookqa" | "sciq" | "gpqa" => "stem",
+        "mmlu" | "natural_qa" | "natural_questions" | "trivia_qa" | "triviaqa" => "knowledge",
+        "commongen" => "writing",
+        _ => return None,
+    })
 }
 
 /// MT-Bench categories, arena's and AlpacaEval's source datasets.
@@ -351,6 +378,36 @@ mod tests {
         assert_eq!(task_for("routerbench", Some("mmlu-pro-law")), "humanities");
         assert_eq!(task_for("routerbench", Some("coding")), "coding");
         assert_eq!(task_for("routerbench", Some("abstract_algebra")), "math");
+    }
+
+    #[test]
+    fn zeroeval_sets_are_math_and_coding() {
+        assert_eq!(task_for("zeroeval_gsm", None), "math");
+        assert_eq!(task_for("zeroeval_math_l5", Some("")), "math");
+        assert_eq!(task_for("zeroeval_crux", None), "coding");
+    }
+
+    #[test]
+    fn benchmark_named_categories_map_by_benchmark() {
+        // LLMRouter's thirteen tasks, as its generic long-format file names them.
+        let expected = [
+            ("agentverse-logicgrid", "reasoning"),
+            ("agentverse-mgsm", "math"),
+            ("arc_challenge", "stem"),
+            ("commongen", "writing"),
+            ("commonsense_qa", "reasoning"),
+            ("gsm8k", "math"),
+            ("human_eval", "coding"),
+            ("math", "math"),
+            ("mbpp", "coding"),
+            ("mmlu", "knowledge"),
+            ("natural_qa", "knowledge"),
+            ("openbook_qa", "stem"),
+            ("trivia_qa", "knowledge"),
+        ];
+        for (category, task) in expected {
+            assert_eq!(task_for("llmrouter", Some(category)), task, "{category}");
+        }
     }
 
     #[test]
