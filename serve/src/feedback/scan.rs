@@ -70,7 +70,6 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::time::SystemTime;
 
     fn record(decision_id: &str) -> FeedbackRecord {
         FeedbackRecord {
@@ -87,46 +86,34 @@ mod tests {
         }
     }
 
-    /// A feedback file holding one record for `id`, its mtime set to `mtime`.
-    fn file_with(dir: &Path, name: &str, id: &str, mtime: SystemTime) {
-        let mut file = std::fs::File::create(dir.join(name)).unwrap();
-        let line = serde_json::to_string(&record(id)).unwrap();
-        writeln!(file, "{line}").unwrap();
-        file.set_modified(mtime).unwrap();
+    /// What `scan` finds for a decision whose one feedback file was last written `before`
+    /// the decision's time.
+    fn found_in_a_file_written(before: Duration) -> Vec<Arc<FeedbackRecord>> {
+        let dir = tempfile::tempdir().unwrap();
+        let decision_ms = 1_796_000_000_000u64;
+        let id = "01a245ac-c72f-7518-86b9-199f44c224c6";
+        let path = dir
+            .path()
+            .join("feedback-20261205T100800.000000Z-0000.jsonl");
+        let mut file = std::fs::File::create(path).unwrap();
+        writeln!(file, "{}", serde_json::to_string(&record(id)).unwrap()).unwrap();
+        let decision = UNIX_EPOCH + Duration::from_millis(decision_ms);
+        file.set_modified(decision - before).unwrap();
+        scan(dir.path(), id, decision_ms)
     }
 
     #[test]
     fn a_file_stamped_a_tick_before_its_decision_is_still_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let decision_ms = 1_796_000_000_000u64;
-        let decision = UNIX_EPOCH + Duration::from_millis(decision_ms);
         // The coarse clock lags the fine one by up to a tick.
-        let id = "01a245ac-c72f-7518-86b9-199f44c224c6";
-        file_with(
-            dir.path(),
-            "feedback-20261205T100800.000000Z-0000.jsonl",
-            id,
-            decision - Duration::from_millis(4),
-        );
-        let found = scan(dir.path(), id, decision_ms);
+        let found = found_in_a_file_written(Duration::from_millis(4));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].score, 0.25);
     }
 
     #[test]
     fn files_last_written_long_before_the_decision_are_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let decision_ms = 1_796_000_000_000u64;
-        let decision = UNIX_EPOCH + Duration::from_millis(decision_ms);
-        let id = "01a245ac-c72f-7518-86b9-199f44c224c6";
-        file_with(
-            dir.path(),
-            "feedback-20261205T090800.000000Z-0000.jsonl",
-            id,
-            decision - Duration::from_secs(3600),
-        );
         assert!(
-            scan(dir.path(), id, decision_ms).is_empty(),
+            found_in_a_file_written(Duration::from_secs(3600)).is_empty(),
             "an hour-old file cannot hold feedback on this decision, so it is not read"
         );
     }
