@@ -40,60 +40,41 @@ fn bench_router(c: &mut Criterion, group: &str, dir: &PathBuf) {
     // The whole decision as `serve` and `train eval` make it: scores, the policy's inputs
     // for every candidate of the artifact's catalog, and the policy (`cost` objective).
     let catalog = Catalog::from_manifest(scorer.manifest());
-    c.bench_function(
-        &format!(
-            "{group}/decision_{}_candidates/500_chars",
-            scorer.manifest().candidates.len()
-        ),
-        |b| {
-            b.iter(|| {
-                let p = scorer.score(black_box(&prompt)).unwrap();
-                let request = RequestFacts::user_prompt(&prompt);
-                let inputs = catalog_inputs(&catalog, &p.quality, &request);
-                decide(&inputs, &Objective::Cost, &Constraints::default())
-            })
-        },
-    );
-    // The same decision after the core's private caches were overwritten, as in the gateway,
-    // where a request's HTTP and JSON work runs between two decisions: what the hot loop
-    // above does not show (docs/benchmarks.md "Decision time in the gateway").
+    let decision = || {
+        let p = scorer.score(black_box(&prompt)).unwrap();
+        let request = RequestFacts::user_prompt(&prompt);
+        let inputs = catalog_inputs(&catalog, &p.quality, &request);
+        decide(&inputs, &Objective::Cost, &Constraints::default())
+    };
+    let decision_name = format!("decision_{}_candidates", scorer.manifest().candidates.len());
+    c.bench_function(&format!("{group}/{decision_name}/500_chars"), |b| {
+        b.iter(decision)
+    });
+    // The same calls after the core's private caches were overwritten, as in the gateway,
+    // where a request's HTTP and JSON work runs between two decisions: what the hot loops
+    // above do not show (docs/benchmarks.md "Decision time in the gateway").
     let mut evict = vec![0u8; EVICT_BYTES];
-    c.bench_function(
-        &format!(
-            "{group}/decision_{}_candidates_cold_l2/500_chars",
-            scorer.manifest().candidates.len()
-        ),
-        |b| {
+    let mut cold = |name: &str, run: &mut dyn FnMut()| {
+        c.bench_function(&format!("{group}/{name}_cold_l2/500_chars"), |b| {
             b.iter_batched(
                 || overwrite(&mut evict),
-                |()| {
-                    let p = scorer.score(black_box(&prompt)).unwrap();
-                    let request = RequestFacts::user_prompt(&prompt);
-                    let inputs = catalog_inputs(&catalog, &p.quality, &request);
-                    decide(&inputs, &Objective::Cost, &Constraints::default())
-                },
+                |()| run(),
                 BatchSize::PerIteration,
             )
-        },
-    );
-    // Its two parts under the same condition.
-    c.bench_function(&format!("{group}/featurize_cold_l2/500_chars"), |b| {
-        b.iter_batched(
-            || overwrite(&mut evict),
-            |()| {
-                scorer
-                    .featurizer()
-                    .featurize_batch(black_box(&[prompt.as_str()]))
-            },
-            BatchSize::PerIteration,
-        )
+        });
+    };
+    cold(&decision_name, &mut || {
+        black_box(decision());
     });
-    c.bench_function(&format!("{group}/onnx_only_cold_l2/500_chars"), |b| {
-        b.iter_batched(
-            || overwrite(&mut evict),
-            |()| scorer.score_features(black_box(&features)).unwrap(),
-            BatchSize::PerIteration,
-        )
+    cold("featurize", &mut || {
+        black_box(
+            scorer
+                .featurizer()
+                .featurize_batch(black_box(&[prompt.as_str()])),
+        );
+    });
+    cold("onnx_only", &mut || {
+        black_box(scorer.score_features(black_box(&features)).unwrap());
     });
 }
 

@@ -123,7 +123,8 @@ fn any_category_task(category: &str) -> &'static str {
 /// benchmark tests. `None` for a name not listed.
 fn benchmark_task(category: &str) -> Option<&'static str> {
     Some(match category {
-        "gsm8k" | "mgsm" | "agentverse_mgsm" | "math" | "math_l5" | "svamp" | "aqua" => "math",
+        // (`math` itself is MT-Bench's category, matched before this.)
+        "gsm8k" | "mgsm" | "agentverse_mgsm" | "math_l5" | "svamp" | "aqua" => "math",
         "human_eval" | "humaneval" | "mbpp" | "cruxeval" | "crux" | "livecodebench" => "coding",
         "commonsense_qa"
         | "agentverse_logicgrid"
